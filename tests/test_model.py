@@ -1,0 +1,69 @@
+import math
+import random
+import unittest
+
+from tests.helpers import NAMES, assert_close, microgpt
+
+
+def tiny_model(seed=0):
+    config = microgpt.Config(n_embd=8, n_head=2, n_layer=2, block_size=4)
+    tokenizer = microgpt.Tokenizer('abcde')
+    params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(seed))
+    return config, tokenizer, params
+
+
+class TestModel(unittest.TestCase):
+    def test_default_config_on_names_has_4192_parameters_and_27_tokens(self):
+        docs = microgpt.load_docs(NAMES)
+        tokenizer = microgpt.Tokenizer(''.join(sorted(set(''.join(docs)))))
+        self.assertEqual(tokenizer.vocab_size, 27)
+        params = microgpt.init_params(microgpt.Config(), tokenizer.vocab_size, random.Random(0))
+        self.assertEqual(len(microgpt.flatten(params)), 4192)
+        self.assertEqual(sorted(params), sorted(['wte', 'wpe', 'lm_head', 'layer0.attn_wq',
+                         'layer0.attn_wk', 'layer0.attn_wv', 'layer0.attn_wo', 'layer0.mlp_fc1',
+                         'layer0.mlp_fc2']))
+        self.assertEqual((len(params['layer0.mlp_fc1']), len(params['layer0.mlp_fc1'][0])),
+                         (64, 16))  # [out][in]
+
+    def test_every_parameter_gradient_matches_finite_differences(self):
+        config, tokenizer, params = tiny_model()
+        doc = 'abcde'  # longer than block_size: the truncation is differentiated too
+
+        def loss():
+            return microgpt.document_loss(doc, tokenizer, params, config)
+        loss().backward()
+        flat = microgpt.flatten(params)
+        self.assertEqual(len(flat), 6 * 8 + 4 * 8 + 6 * 8 + 2 * (4 * 64 + 2 * 8 * 32))
+        h = 1e-6
+        checked_nonzero = 0
+        for i, p in enumerate(flat):
+            original = p.data
+            p.data = original + h
+            up = loss().data
+            p.data = original - h
+            down = loss().data
+            p.data = original
+            assert_close(self, p.grad, (up - down) / (2 * h), rel=1e-5, floor=1e-8,
+                         what=f'parameter {i}')
+            checked_nonzero += abs(p.grad) > 1e-6
+        self.assertGreater(checked_nonzero, len(flat) // 2)  # the check was not vacuous
+
+    def test_logits_at_a_position_do_not_depend_on_later_tokens(self):
+        config, tokenizer, params = tiny_model(seed=1)
+
+        def logits_per_position(tokens):
+            keys, values = [[] for _ in range(config.n_layer)], [[] for _ in range(config.n_layer)]
+            return [[v.data for v in microgpt.gpt(t, pos, keys, values, params, config)]
+                    for pos, t in enumerate(tokens)]
+        first = logits_per_position([5, 0, 1, 2])
+        second = logits_per_position([5, 0, 1, 4])
+        self.assertEqual(first[:3], second[:3])
+        self.assertNotEqual(first[3], second[3])  # and the model does read its input
+
+    def test_rmsnorm_gives_unit_root_mean_square(self):
+        out = microgpt.rmsnorm([microgpt.Value(x) for x in (3.0, -4.0, 12.0)])
+        self.assertAlmostEqual(math.sqrt(sum(v.data ** 2 for v in out) / 3), 1.0, places=5)
+
+
+if __name__ == '__main__':
+    unittest.main()

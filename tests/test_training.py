@@ -1,0 +1,75 @@
+import contextlib
+import io
+import math
+import random
+import unittest
+
+from tests.helpers import NAMES, microgpt
+
+
+def names_setup(seed=42):
+    docs = microgpt.load_docs(NAMES)
+    random.Random(seed).shuffle(docs)
+    tokenizer = microgpt.Tokenizer(''.join(sorted(set(''.join(docs)))))
+    config = microgpt.Config()
+    params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(seed))
+    return docs, tokenizer, config, params
+
+
+def quiet_train(*args):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return microgpt.train(*args)
+
+
+class TestTraining(unittest.TestCase):
+    def test_200_steps_on_names_start_near_ln_vocab_and_learn(self):
+        docs, tokenizer, config, params = names_setup()
+        losses = quiet_train(docs, tokenizer, params, config, 200, 0.01)
+        self.assertEqual(len(losses), 200)
+        self.assertLess(abs(losses[0] - math.log(tokenizer.vocab_size)), 0.2)
+        self.assertLess(sum(losses[-50:]) / 50, 2.8)
+
+    def test_same_seed_gives_identical_losses_and_samples(self):
+        runs = []
+        for _ in range(2):
+            docs, tokenizer, config, params = names_setup(seed=7)
+            losses = quiet_train(docs, tokenizer, params, config, 20, 0.01)
+            rng = random.Random(7)
+            runs.append((losses, [microgpt.sample(params, config, tokenizer, rng, 0.5)
+                                  for _ in range(5)]))
+        self.assertEqual(runs[0], runs[1])
+        docs, tokenizer, config, params = names_setup(seed=8)
+        self.assertNotEqual(quiet_train(docs, tokenizer, params, config, 20, 0.01), runs[0][0])
+
+    def test_adam_moves_every_parameter_that_got_a_gradient(self):
+        docs, tokenizer, config, params = names_setup()
+        before = [p.data for p in microgpt.flatten(params)]
+        quiet_train(['anna'], tokenizer, params, config, 1, 0.01)
+        moved = sum(a != p.data for a, p in zip(before, microgpt.flatten(params)))
+        self.assertGreater(moved, 3000)  # every weight but the unused wte rows and wpe positions
+        self.assertTrue(all(p.grad == 0.0 for p in microgpt.flatten(params)))
+
+
+class TestSampling(unittest.TestCase):
+    def test_samples_stay_within_block_size_and_never_contain_bos(self):
+        config = microgpt.Config(n_embd=8, n_head=2, block_size=6)
+        tokenizer = microgpt.Tokenizer('ab')
+        params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(3))
+        for row in params['lm_head']:  # uniform next-token odds: some samples hit the limit
+            row[:] = [microgpt.Value(0.0) for _ in row]
+        rng = random.Random(0)
+        samples = [microgpt.sample(params, config, tokenizer, rng, 2.0) for _ in range(200)]
+        self.assertTrue(all(len(s) <= config.block_size and set(s) <= {'a', 'b'}
+                            for s in samples))
+        self.assertIn(config.block_size, [len(s) for s in samples])
+
+    def test_prompt_starts_every_sample(self):
+        docs, tokenizer, config, params = names_setup()
+        rng = random.Random(1)
+        for _ in range(5):
+            self.assertTrue(microgpt.sample(params, config, tokenizer, rng, 0.5, 'jo')
+                            .startswith('jo'))
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,18 +1,16 @@
-"""microgpt: a complete GPT in one dependency-free Python file. Read it top to bottom: dataset,
-tokenizer, autograd, parameters, model, training, inference, then the command line around them.
-`python microgpt.py` trains on names.txt, then invents new names; --help lists the options."""
+"""microgpt: a whole GPT in one dependency-free file, to read top to bottom: dataset, tokenizer,
+autograd, parameters, model, training, inference. `python microgpt.py --help` lists the options."""
 import argparse, gc, json, math, os, random, shlex, sys, tempfile, time
 from dataclasses import asdict, dataclass
+from argparse import ArgumentDefaultsHelpFormatter as DefaultsFormatter
 from operator import mul
 
 # ---- Dataset ------------------------------------------------------------------------------
 # A list of documents, one per line: in names.txt each is a name, ~33,000 examples to learn from.
-
 def find_names_file():  # beside this script, else in the working directory (as in a notebook)
     here = os.path.dirname(os.path.abspath(globals().get('__file__', '')))
     beside_script = os.path.join(here, 'names.txt')
     return beside_script if os.path.exists(beside_script) else 'names.txt'
-
 def load_docs(path):
     with open(path, encoding='utf-8-sig') as f:  # -sig: skip a byte-order mark if there is one
         return [line.strip() for line in f if line.strip()]
@@ -20,7 +18,6 @@ def load_docs(path):
 # ---- Tokenizer ----------------------------------------------------------------------------
 # A network reads numbers, not text: each distinct character gets an id, and one extra token,
 # BOS ("beginning of sequence"), marks both where a document starts and where it ends.
-
 class Tokenizer:
     def __init__(self, chars):  # chars: the vocabulary in id order; BOS is the next id
         self.chars, self.bos, self.vocab_size = chars, len(chars), len(chars) + 1
@@ -31,7 +28,6 @@ class Tokenizer:
 # ---- Autograd -----------------------------------------------------------------------------
 # Training needs d(loss)/d(parameter) for every parameter. Each Value keeps the Values it was made
 # from (children) and d(self)/d(child) for each; the chain rule carries gradients back from there.
-
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
     def __init__(self, data, children=(), local_grads=()):
@@ -47,12 +43,11 @@ class Value:
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data / other.data, (self, other),
                      (1.0 / other.data, -self.data / other.data ** 2))
-    # One input: d(a^k)/da = k a^(k-1) (k a number), d(log a)/da = 1/a, d(e^a)/da = e^a, and
-    # d(relu(a))/da = 1 if a > 0 else 0.
-    def __pow__(self, k): return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
-    def log(self): return Value(math.log(self.data), (self,), (1.0 / self.data,))
-    def exp(self): return Value(math.exp(self.data), (self,), (math.exp(self.data),))
-    def relu(self): return Value(max(self.data, 0.0), (self,), (float(self.data > 0),))
+    def __pow__(self, k):  # k a number: d(a^k)/da = k a^(k-1)
+        return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
+    def log(self): return Value(math.log(self.data), (self,), (1.0 / self.data,))  # 1/a
+    def exp(self): return Value(math.exp(self.data), (self,), (math.exp(self.data),))  # e^a
+    def relu(self): return Value(max(self.data, 0.0), (self,), (float(self.data > 0),))  # 0 or 1
     def __neg__(self): return self * -1
     def __sub__(self, other): return self + (-other)
     def __radd__(self, other): return self + other
@@ -84,13 +79,10 @@ class Value:
                 for child, local_grad in zip(node._children, node._local_grads):
                     child.grad += local_grad * grad
 
-# Two fused operations: the same numbers as chains of the ops above, but one node each, and the
-# size of the graph is what costs time.
-
+# Fused operations: the numbers of a chain of the ops above in one node, as graph size costs time.
 def dot(a, b, b_data=None):  # sum_i a_i b_i: d/da_i = b_i, d/db_i = a_i
     a_data, b_data = [v.data for v in a], b_data or [v.data for v in b]
     return Value(sum(map(mul, a_data, b_data)), a + b, b_data + a_data)
-
 def cross_entropy(logits, target):  # -log softmax(logits)[target]: d/dlogit_i = p_i - [i = target]
     top = max(v.data for v in logits)  # subtracting the max keeps exp() from overflowing
     exps = [math.exp(v.data - top) for v in logits]
@@ -101,14 +93,12 @@ def cross_entropy(logits, target):  # -log softmax(logits)[target]: d/dlogit_i =
 # ---- Parameters ---------------------------------------------------------------------------
 # What the model knows lives in weight matrices, random at first and adjusted by training.
 # Each is a list of rows [out][in], so a layer computes y = W x one row at a time.
-
 @dataclass
 class Config:
     n_embd: int = 16      # width of the vector that represents each token
     n_head: int = 4       # attention heads; each sees n_embd // n_head of the vector
     n_layer: int = 1      # transformer blocks
     block_size: int = 16  # the longest context, in tokens
-
 def param_shapes(config, vocab_size):  # name -> (rows, columns)
     n_embd = config.n_embd
     shapes = {'wte': (vocab_size, n_embd), 'wpe': (config.block_size, n_embd),
@@ -118,32 +108,26 @@ def param_shapes(config, vocab_size):  # name -> (rows, columns)
         shapes[f'layer{i}.mlp_fc1'], shapes[f'layer{i}.mlp_fc2'] = (4 * n_embd, n_embd), (
             n_embd, 4 * n_embd)
     return shapes
-
 def init_params(config, vocab_size, rng):
     return {name: [[Value(rng.gauss(0, 0.08)) for _ in range(cols)] for _ in range(rows)]
             for name, (rows, cols) in param_shapes(config, vocab_size).items()}
-
 def flatten(params):
     return [p for matrix in params.values() for row in matrix for p in row]
 
 # ---- Model --------------------------------------------------------------------------------
 # The GPT reads one token at a time and returns logits, a score for each possible next token.
 # Attention looks back at earlier positions' keys and values, cached in keys[layer], values[layer].
-
 def linear(x, w):
     x_data = [v.data for v in x]  # speed: read x's numbers once, not once per row
     return [dot(row, x, x_data) for row in w]
-
 def rmsnorm(x):
     scale = (dot(x, x) / len(x) + 1e-5) ** -0.5
     return [xi * scale for xi in x]
-
 def softmax(logits):
     top = max(v.data for v in logits)  # a constant shift: the same result, no overflow in exp()
     exps = [(v - top).exp() for v in logits]
     total = sum(exps)
     return [e / total for e in exps]
-
 def gpt(token, pos, keys, values, params, config):
     head_dim = config.n_embd // config.n_head
     x = rmsnorm([t + p for t, p in zip(params['wte'][token], params['wpe'][pos])])
@@ -165,9 +149,7 @@ def gpt(token, pos, keys, values, params, config):
         h = [a.relu() for a in linear(rmsnorm(x), params[layer + 'mlp_fc1'])]
         x = [a + b for a, b in zip(x, linear(h, params[layer + 'mlp_fc2']))]
     return linear(x, params['lm_head'])
-
-def document_loss(doc, tokenizer, params, config):
-    """Mean next-token cross-entropy over the document's first block_size positions."""
+def document_loss(doc, tokenizer, params, config):  # mean next-token loss, first block_size
     tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
     keys, values = [[] for _ in range(config.n_layer)], [[] for _ in range(config.n_layer)]
     n = min(config.block_size, len(tokens) - 1)
@@ -177,9 +159,13 @@ def document_loss(doc, tokenizer, params, config):
 # ---- Training -----------------------------------------------------------------------------
 # One document per step: forward to the loss, backward to the gradients, then Adam moves each
 # parameter a little downhill. The learning rate decays linearly to 0 over the run.
-
-def train(docs, tokenizer, params, config, steps, lr):
-    """Returns each step's loss. Ctrl-C stops early and returns the steps done so far."""
+def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
+    chunks = [losses[i * len(losses) // width:(i + 1) * len(losses) // width] for i in range(width)]
+    means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
+    low, span = min(means), (max(means) - min(means)) or 1
+    bars = ''.join('▁▂▃▄▅▆▇█'[int(7.99 * (m - low) / span)] for m in means)
+    return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
+def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of each step done
     beta1, beta2, eps = 0.85, 0.99, 1e-8
     flat = flatten(params)
     m, v = [0.0] * len(flat), [0.0] * len(flat)  # running means of each grad and grad^2
@@ -207,46 +193,41 @@ def train(docs, tokenizer, params, config, steps, lr):
                 print(f'{chr(13) * on_terminal}step {done:{len(str(steps))}d}/{steps} | loss '
                       f'{loss.data:.4f} | {ms:.1f} ms/step | ETA {ms * (steps - done) / 1000:.0f}s',
                       end='' if on_terminal and done < steps else '\n', flush=True)
-    except KeyboardInterrupt:
-        print(f'\ninterrupted at step {len(losses)} of {steps}: keeping what was learned')
+    except KeyboardInterrupt:  # Ctrl-C: stop, but keep what was learned
+        print(f'\ninterrupted at step {len(losses)} of {steps}: keeping what was learned so far')
     finally:
         if gc_was_on:
             gc.enable()
     last = losses[-100:] or [math.nan]
     print(f'trained {len(losses)} steps in {time.perf_counter() - start:.1f}s: loss '
           f'{(losses or last)[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of '
-          f'the last {len(last)}')
+          f'the last {len(last)}\nloss curve: {sparkline(losses or last)}')
     return losses
 
 # ---- Inference ----------------------------------------------------------------------------
 # Start from BOS (and any prompt), then sample each next token from the model's distribution until
 # it gives BOS (the end) or the context is full. Temperature < 1 makes it safer, > 1 wilder.
-
 def sample(params, config, tokenizer, rng, temperature, prompt=''):
     keys, values = [[] for _ in range(config.n_layer)], [[] for _ in range(config.n_layer)]
     tokens = [tokenizer.bos] + tokenizer.encode(prompt)
     for pos in range(config.block_size):
         logits = gpt(tokens[pos], pos, keys, values, params, config)
-        if pos + 1 < len(tokens):
-            continue  # still reading the prompt
-        top = max(v.data for v in logits)
-        weights = [math.exp((v.data - top) / temperature) for v in logits]
-        token = rng.choices(range(tokenizer.vocab_size), weights=weights)[0]
-        if token == tokenizer.bos:
-            break
-        tokens.append(token)
+        if pos + 1 == len(tokens):  # past the prompt: choose the next token
+            top = max(v.data for v in logits)
+            weights = [math.exp((v.data - top) / temperature) for v in logits]
+            tokens.append(rng.choices(range(tokenizer.vocab_size), weights=weights)[0])
+            if tokens[-1] == tokenizer.bos:
+                return tokenizer.decode(tokens[1:-1])
     return tokenizer.decode(tokens[1:])
 
 # ---- Command line -------------------------------------------------------------------------
 # The algorithm ends above; around it, the tool: flags, checkpoints, reports and clear errors.
-
 def fail(problem):  # bad input: one line on stderr and exit code 2, never a traceback
     print(f'microgpt.py: error: {problem}', file=sys.stderr)
     sys.exit(2)
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog='microgpt.py', description='Train a tiny GPT on a text '
-                                'file, then sample new documents like its lines.',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog='microgpt.py', description='Train a tiny GPT on a text file, '
+                                'then sample new documents.', formatter_class=DefaultsFormatter)
     p.error, add = fail, p.add_argument  # argparse's own errors on one line too
     add('--input', default='names.txt', metavar='PATH', help='UTF-8 text, one document per line '
         '(one longer than block_size is trained on its first block_size tokens)')
@@ -263,16 +244,16 @@ def parse_args(argv):
     add('--load', metavar='PATH', help='start from this saved model (with --steps 0: only sample)')
     add('--val-fraction', type=float, default=0.1, help='share of documents held out of training')
     args = p.parse_args(argv)
-    sizes = {name: getattr(args, name, default) for name, default in asdict(Config()).items()}
+    size = {name: getattr(args, name, default) for name, default in asdict(Config()).items()}
     for flag, ok, rule in [('steps', args.steps >= 0, '0 or more'),  # `<` is False for nan too
                            ('samples', args.samples >= 0, '0 or more'),
                            ('lr', 0 < args.lr < math.inf, 'a positive number'),
                            ('temperature', 0 < args.temperature < math.inf, 'a positive number'),
-                           ('val-fraction', 0 <= args.val_fraction < 1, 'at least 0 and below 1'),
-                           ('n-embd', sizes['n_embd'] % sizes['n_head'] == 0, 'divisible by n_head'),
-                           *[(name.replace('_', '-'), sizes[name] > 0, 'positive') for name in sizes]]:
+                           ('val_fraction', 0 <= args.val_fraction < 1, 'at least 0 and below 1'),
+                           *[(name, size[name] > 0, 'positive') for name in size],
+                           ('n_embd', size['n_embd'] % size['n_head'] == 0, 'divisible by n_head')]:
         if not ok:
-            fail(f'--{flag} must be {rule}, not {getattr(args, flag.replace("-", "_"), None)}')
+            fail(f"--{flag.replace('_', '-')} must be {rule}, not {getattr(args, flag, None)}")
     if args.save and not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK):
         fail(f'cannot save to {args.save}: its folder is missing or not writable')
     return args
@@ -314,12 +295,6 @@ def load_checkpoint(path):
               for row in weights[name] for x in row), 'has a weight that is not a finite number')
     return config, tokenizer, {name: [[Value(float(x)) for x in row] for row in weights[name]]
                                for name in shapes}
-def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
-    chunks = [losses[i * len(losses) // width:(i + 1) * len(losses) // width] for i in range(width)]
-    means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
-    low, span = min(means), (max(means) - min(means)) or 1
-    bars = ''.join('▁▂▃▄▅▆▇█'[int(7.99 * (m - low) / span)] for m in means)
-    return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
 def mean_loss(docs, tokenizer, params, config):
     return sum(document_loss(d, tokenizer, params, config).data for d in docs) / len(docs)
 def run(args):
@@ -332,13 +307,13 @@ def run(args):
     if not docs:
         fail(f'{path} has no documents: give --input a file with one document on each line')
     random.Random(args.seed).shuffle(docs)
-    sizes = {name: getattr(args, name) for name in asdict(Config()) if hasattr(args, name)}
+    given = {name: getattr(args, name) for name in asdict(Config()) if hasattr(args, name)}
     if args.load:
         config, tokenizer, params = load_checkpoint(args.load)
-        if any(value != getattr(config, name) for name, value in sizes.items()):
+        if any(value != getattr(config, name) for name, value in given.items()):
             fail(f'the size flags disagree with the checkpoint\'s {config}: leave them out')
     else:
-        config, tokenizer = Config(**sizes), Tokenizer(''.join(sorted(set(''.join(docs)))))
+        config, tokenizer = Config(**given), Tokenizer(''.join(sorted(set(''.join(docs)))))
         params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
     unknown = ''.join(sorted(set(''.join(docs) + args.prompt) - set(tokenizer.chars)))
     if unknown or len(args.prompt) >= config.block_size:
@@ -346,13 +321,12 @@ def run(args):
              'in --prompt (and --input)' if unknown else f'--prompt is {len(args.prompt)} '
              f'characters; block_size {config.block_size} fits {config.block_size - 1} at most')
     n_val = int(len(docs) * args.val_fraction)
-    val_docs, train_docs = docs[:n_val], docs[n_val:]
+    train_docs, val_docs = docs[:len(docs) - n_val], docs[len(docs) - n_val:]
     print(f'dataset: {len(docs):,} documents in {path} ({len(train_docs):,} train, {n_val:,} '
           f'validation)\nvocabulary: {tokenizer.vocab_size} tokens ({len(tokenizer.chars)} '
           f'characters + BOS)\nmodel: {len(flatten(params)):,} parameters, {config}')
-    losses = train(train_docs, tokenizer, params, config, args.steps, args.lr) if args.steps else []
-    if losses:
-        print(f'loss curve: {sparkline(losses)}')
+    if args.steps:
+        train(train_docs, tokenizer, params, config, args.steps, args.lr)
     if args.save:
         save_checkpoint(args.save, config, tokenizer, params)
         print(f'saved the model to {args.save}')

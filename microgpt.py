@@ -63,11 +63,10 @@ class Value:
         while stack:
             node, children = stack[-1]
             for child in children:
-                if child not in seen:
+                if child._children and child not in seen:  # a leaf passes nothing further back
                     seen.add(child)
-                    if child._children:  # a leaf (a parameter, a constant) passes nothing back
-                        stack.append((child, iter(child._children)))
-                        break
+                    stack.append((child, iter(child._children)))
+                    break
             else:
                 stack.pop()
                 order.append(node)
@@ -182,7 +181,7 @@ def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of ea
             eps_scaled = eps * correction2
             for i, p in enumerate(flat):
                 m[i] = beta1 * m[i] + (1 - beta1) * p.grad
-                v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2
+                v[i] = beta2 * v[i] + (1 - beta2) * p.grad * p.grad
                 p.data -= step_size * m[i] / (math.sqrt(v[i]) + eps_scaled)
                 p.grad = 0.0
             losses.append(loss.data)

@@ -2,7 +2,6 @@
 autograd, parameters, model, training, inference. `python microgpt.py --help` lists the options."""
 import argparse, gc, json, math, os, random, shlex, sys, tempfile, time
 from dataclasses import asdict, dataclass
-from argparse import ArgumentDefaultsHelpFormatter as DefaultsFormatter
 from operator import mul
 
 # ---- Dataset ------------------------------------------------------------------------------
@@ -85,9 +84,9 @@ def dot(a, b, b_data=None):  # sum_i a_i b_i: d/da_i = b_i, d/db_i = a_i
 def cross_entropy(logits, target):  # -log softmax(logits)[target]: d/dlogit_i = p_i - [i = target]
     top = max(v.data for v in logits)  # subtracting the max keeps exp() from overflowing
     exps = [math.exp(v.data - top) for v in logits]
-    local_grads = [e / sum(exps) for e in exps]
-    local_grads[target] -= 1.0
-    return Value(math.log(sum(exps)) + top - logits[target].data, logits, local_grads)
+    total = sum(exps)
+    local_grads = [e / total - (i == target) for i, e in enumerate(exps)]
+    return Value(math.log(total) + top - logits[target].data, logits, local_grads)
 
 # ---- Parameters ---------------------------------------------------------------------------
 # What the model knows lives in weight matrices, random at first and adjusted by training.
@@ -104,8 +103,8 @@ def param_shapes(config, vocab_size):  # name -> (rows, columns)
               'lm_head': (vocab_size, n_embd)}
     for i in range(config.n_layer):
         shapes.update({f'layer{i}.attn_w{x}': (n_embd, n_embd) for x in 'qkvo'})
-        shapes[f'layer{i}.mlp_fc1'], shapes[f'layer{i}.mlp_fc2'] = (4 * n_embd, n_embd), (
-            n_embd, 4 * n_embd)
+        shapes[f'layer{i}.mlp_fc1'] = (4 * n_embd, n_embd)
+        shapes[f'layer{i}.mlp_fc2'] = (n_embd, 4 * n_embd)
     return shapes
 def init_params(config, vocab_size, rng):
     return {name: [[Value(rng.gauss(0, 0.08)) for _ in range(cols)] for _ in range(rows)]
@@ -166,7 +165,7 @@ def sparkline(losses, width=20):  # the loss curve as bars: the means of `width`
     return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
 def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of each step done
     beta1, beta2, eps = 0.85, 0.99, 1e-8
-    flat = flatten(params)
+    flat, on_terminal = flatten(params), sys.stdout.isatty()
     m, v = [0.0] * len(flat), [0.0] * len(flat)  # running means of each grad and grad^2
     losses, start, gc_was_on = [], time.perf_counter(), gc.isenabled()
     if sys.implementation.name == 'cpython':  # speed: each step's graph has no cycles, so CPython's
@@ -186,8 +185,7 @@ def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of ea
                 p.grad = 0.0
             losses.append(loss.data)
             # Progress: on a terminal a line that rewrites itself, else a line every ~10%.
-            done, on_terminal = step + 1, sys.stdout.isatty()
-            ms = (time.perf_counter() - start) * 1000 / done
+            done, ms = step + 1, (time.perf_counter() - start) * 1000 / (step + 1)
             if on_terminal or done % max(1, steps // 10) == 0 or done == steps:
                 print(f'{chr(13) * on_terminal}step {done:{len(str(steps))}d}/{steps} | loss '
                       f'{loss.data:.4f} | {ms:.1f} ms/step | ETA {ms * (steps - done) / 1000:.0f}s',
@@ -197,10 +195,11 @@ def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of ea
     finally:
         if gc_was_on:
             gc.enable()
-    last = losses[-100:] or [math.nan]
-    print(f'trained {len(losses)} steps in {time.perf_counter() - start:.1f}s: loss '
-          f'{(losses or last)[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of '
-          f'the last {len(last)}\nloss curve: {sparkline(losses or last)}')
+    if losses:
+        last = losses[-100:]
+        print(f'trained {len(losses)} steps in {time.perf_counter() - start:.1f}s: loss '
+              f'{losses[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of the last '
+              f'{len(last)}\nloss curve: {sparkline(losses)}')
     return losses
 
 # ---- Inference ----------------------------------------------------------------------------
@@ -225,8 +224,9 @@ def fail(problem):  # bad input: one line on stderr and exit code 2, never a tra
     print(f'microgpt.py: error: {problem}', file=sys.stderr)
     sys.exit(2)
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog='microgpt.py', description='Train a tiny GPT on a text file, '
-                                'then sample new documents.', formatter_class=DefaultsFormatter)
+    p = argparse.ArgumentParser(
+        prog='microgpt.py', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description='Train a tiny GPT on a text file, then sample new documents like its lines.')
     p.error, add = fail, p.add_argument  # argparse's own errors on one line too
     add('--input', default='names.txt', metavar='PATH', help='UTF-8 text, one document per line '
         '(one longer than block_size is trained on its first block_size tokens)')

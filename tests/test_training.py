@@ -41,6 +41,24 @@ class TestTraining(unittest.TestCase):
         docs, tokenizer, config, params = names_setup(seed=8)
         self.assertNotEqual(quiet_train(docs, tokenizer, params, config, 20, 0.01), runs[0][0])
 
+    def test_ctrl_c_keeps_the_steps_done_even_when_none_are(self):
+        class InterruptedDocs(list):  # Ctrl-C arrives while step `at` fetches its document
+            def __init__(self, docs, at):
+                super().__init__(docs)
+                self.at = at
+
+            def __getitem__(self, i):
+                if i == self.at:
+                    raise KeyboardInterrupt
+                return super().__getitem__(i)
+        docs, tokenizer, config, params = names_setup()
+        for at in (0, 3):
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                losses = microgpt.train(InterruptedDocs(docs, at), tokenizer, params, config,
+                                        10, 0.01)
+            self.assertEqual(len(losses), at)
+            self.assertIn(f'interrupted at step {at} of 10', out.getvalue())
+
     def test_adam_moves_every_parameter_that_got_a_gradient(self):
         docs, tokenizer, config, params = names_setup()
         before = [p.data for p in microgpt.flatten(params)]

@@ -7,9 +7,11 @@ peak memory, for one or more interpreters side by side, next to a naive-autograd
 
 Not a unit test (the file name keeps unittest from collecting it). The machines are shared and
 noisy, so every figure is the median of --repeats runs, and the runs of the different
-interpreters and of the baseline are interleaved. The baseline is the same model with the
+interpreters and of the baselines are interleaved. A baseline is the same model with the
 speed levers taken out: one graph node per + and * (no fused dot or cross-entropy) and a
-recursive topological sort, as in the naive micrograd design.
+recursive topological sort, as in the micrograd design; it runs twice, once with Python's cycle
+collector on (as micrograd runs) and once with it paused as microgpt.py pauses it, to show how
+much of the gain comes from the smaller graph alone.
 """
 import argparse
 import json
@@ -24,7 +26,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def make_naive(microgpt):
+def make_naive(microgpt, collector_on):
     """Swap microgpt's fused ops and iterative backward for the naive ones (same math)."""
     def naive_dot(a, b, b_data=None):
         total = 0
@@ -50,28 +52,42 @@ def make_naive(microgpt):
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * node.grad
 
+    class CollectorAlwaysOn:  # the naive design keeps Python's cycle collector running
+        isenabled = staticmethod(lambda: True)
+        disable = enable = staticmethod(lambda: None)
     sys.setrecursionlimit(1_000_000)
     microgpt.dot, microgpt.cross_entropy = naive_dot, naive_cross_entropy
     microgpt.Value.backward = recursive_backward
+    if collector_on:
+        microgpt.gc = CollectorAlwaysOn  # so train() cannot pause it
 
 
-def worker(steps, naive):
+def worker(steps, naive):  # naive: '', 'collector-on' or 'collector-paused'
     """One measurement in this process; prints a JSON line."""
     sys.path.insert(0, ROOT)
     import io
     import contextlib
     import microgpt
     if naive:
-        make_naive(microgpt)
+        make_naive(microgpt, collector_on=naive == 'collector-on')
     docs = microgpt.load_docs(os.path.join(ROOT, 'names.txt'))
     random.Random(42).shuffle(docs)
     tokenizer = microgpt.Tokenizer(''.join(sorted(set(''.join(docs)))))
     config = microgpt.Config()
     params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(42))
+    step_times = []
+    original_loss = microgpt.document_loss
+
+    def timed_loss(*args):  # a step runs from one document_loss call to the next
+        step_times.append(time.perf_counter())
+        return original_loss(*args)
+    microgpt.document_loss = timed_loss
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         losses = microgpt.train(docs, tokenizer, params, config, steps, 0.01)
     train_seconds = time.perf_counter() - start
+    microgpt.document_loss = original_loss
+    step_times.append(start + train_seconds)
     rng, n_samples = random.Random(42), 20
     start = time.perf_counter()
     for _ in range(n_samples):
@@ -79,13 +95,14 @@ def worker(steps, naive):
     sample_seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     print(json.dumps({'ms_per_step': train_seconds * 1000 / steps,
+                      'step_ms': [(b - a) * 1000 for a, b in zip(step_times, step_times[1:])],
                       'ms_per_name': sample_seconds * 1000 / n_samples,
                       'peak_mb': peak_kb / 1024, 'last_loss': losses[-1]}))
 
 
-def measure(python, steps, naive=False):
+def measure(python, steps, naive=''):
     command = [python, os.path.abspath(__file__), '--worker', '--steps', str(steps)]
-    out = subprocess.run(command + (['--naive'] if naive else []), capture_output=True,
+    out = subprocess.run(command + (['--naive', naive] if naive else []), capture_output=True,
                          text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -111,17 +128,18 @@ def main():
     p.add_argument('--default-run', action='store_true', help='also time `python microgpt.py`')
     p.add_argument('--no-baseline', action='store_true', help='skip the naive baseline')
     p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
-    p.add_argument('--naive', action='store_true', help=argparse.SUPPRESS)
+    p.add_argument('--naive', default='', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args.steps, args.naive)
 
     names = {python: version(python) for python in args.python}
     results = {python: [] for python in args.python}
-    baseline, wall = [], {python: [] for python in args.python}
+    baselines = {'collector-on': [], 'collector-paused': []}
+    wall = {python: [] for python in args.python}
     for repeat in range(args.repeats):  # interleaved, so drifts in machine speed hit all alike
-        if not args.no_baseline:
-            baseline.append(measure(args.python[0], args.baseline_steps, naive=True))
+        for kind in ([] if args.no_baseline else baselines):
+            baselines[kind].append(measure(args.python[0], args.baseline_steps, naive=kind))
         for python in args.python:
             results[python].append(measure(python, args.steps))
             if args.default_run:
@@ -143,11 +161,14 @@ def main():
     for python in args.python[1:]:
         ratio = median(results[reference], 'ms_per_step') / median(results[python], 'ms_per_step')
         print(f'{names[python]} trains {ratio:.2f}x as fast per step as {names[reference]}')
-    if baseline:
-        naive_ms = median(baseline, 'ms_per_step')
-        ratio = naive_ms / median(results[reference], 'ms_per_step')
-        print(f'naive baseline ({names[reference]}, {args.baseline_steps} steps): '
-              f'{naive_ms:.1f} ms/step; microgpt.py is {ratio:.1f}x faster')
+    n = args.baseline_steps  # compared on the same first documents, as their lengths vary
+    fast_ms = statistics.median(sum(row['step_ms'][:n]) / n for row in results[reference])
+    for kind, rows in baselines.items():
+        if rows:
+            naive_ms = median(rows, 'ms_per_step')
+            print(f'naive baseline, cycle {kind.replace("-", " ")} ({names[reference]}): '
+                  f'{naive_ms:.1f} ms/step over the first {n} documents, where microgpt.py takes '
+                  f'{fast_ms:.1f}: {naive_ms / fast_ms:.1f}x faster')
 
 
 if __name__ == '__main__':

@@ -250,9 +250,10 @@ def parse_args(argv):
                            ('temperature', 0 < args.temperature < math.inf, 'a positive number'),
                            ('val_fraction', 0 <= args.val_fraction < 1, 'at least 0 and below 1'),
                            *[(name, size[name] > 0, 'positive') for name in size],
-                           ('n_embd', size['n_embd'] % size['n_head'] == 0, 'divisible by n_head')]:
+                           ('n_embd', size['n_embd'] % max(size['n_head'], 1) == 0,
+                            f"divisible by n_head ({size['n_head']})")]:
         if not ok:
-            fail(f"--{flag.replace('_', '-')} must be {rule}, not {getattr(args, flag, None)}")
+            fail(f"--{flag.replace('_', '-')} must be {rule}, not {dict(vars(args), **size)[flag]}")
     if args.save and not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK):
         fail(f'cannot save to {args.save}: its folder is missing or not writable')
     return args

@@ -178,6 +178,8 @@ class TestBadInput(CliTest):
                 (['--n-embd', '0'], '--n-embd'), (['--n-head', '-1'], '--n-head'),
                 (['--n-layer', '0'], '--n-layer'), (['--block-size', '0'], '--block-size'),
                 (['--n-embd', '10', '--n-head', '4'], 'divisible'),
+                (['--n-head', '3'], 'divisible by n_head (3), not 16'),
+                (['--n-head', '0'], '--n-head must be positive'),
                 (['--temperature', '0'], '--temperature'), (['--temperature', 'nan'], 'temperature'),
                 (['--lr', '-1'], '--lr'), (['--val-fraction', '1'], '--val-fraction'),
                 (['--val-fraction', '-0.1'], '--val-fraction'), (['--steps', 'many'], '--steps'),

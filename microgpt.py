@@ -30,8 +30,7 @@ class Tokenizer:
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
     def __init__(self, data, children=(), local_grads=()):
-        self.data, self.grad = data, 0.0
-        self._children, self._local_grads = children, local_grads
+        self.data, self.grad, self._children, self._local_grads = data, 0.0, children, local_grads
     def __add__(self, other):  # d(a+b)/da = d(a+b)/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
@@ -283,8 +282,9 @@ def load_checkpoint(path):
           'is not a microgpt checkpoint of version 1')
     config, chars, weights = ckpt.get('config'), ckpt.get('chars'), ckpt.get('weights')
     check(isinstance(config, dict) and set(config) == set(asdict(Config())) and
-          all(type(n) is int and n > 0 for n in config.values()) and isinstance(chars, str) and
-          config['n_embd'] % config['n_head'] == 0, 'has a bad "config" or "chars"')
+          all(type(n) is int and n > 0 for n in config.values()) and
+          config['n_embd'] % config['n_head'] == 0, 'has a bad "config"')
+    check(isinstance(chars, str) and len(set(chars)) == len(chars), 'needs distinct "chars"')
     config, tokenizer = Config(**config), Tokenizer(chars)
     shapes = param_shapes(config, tokenizer.vocab_size)
     check(isinstance(weights, dict) and set(weights) == set(shapes) and all(

@@ -212,6 +212,8 @@ class TestBadInput(CliTest):
                  (variant('format.json', lambda c: c.update(format='other')), 'version 1'),
                  (variant('version.json', lambda c: c.update(version=2)), 'version 1'),
                  (variant('config.json', lambda c: c['config'].update(n_head=3)), 'config'),
+                 (variant('chars.json', lambda c: c.update(chars='aa' + c['chars'][2:])),
+                  'distinct'),
                  (variant('shape.json', lambda c: c['weights']['wte'].pop()), 'shape'),
                  (variant('row.json', lambda c: c['weights']['lm_head'][0].pop()), 'shape'),
                  (variant('names.json', lambda c: c['weights'].pop('wpe')), 'shape'),

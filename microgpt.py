@@ -29,8 +29,10 @@ class Tokenizer:
 # from (children) and d(self)/d(child) for each; the chain rule carries gradients back from there.
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
+    tape = []  # every Value in the order made; backward() empties it (clear it if not calling it)
     def __init__(self, data, children=(), local_grads=()):
         self.data, self.grad, self._children, self._local_grads = data, 0.0, children, local_grads
+        Value.tape.append(self)
     def __add__(self, other):  # d(a+b)/da = d(a+b)/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
@@ -52,29 +54,23 @@ class Value:
     def __rsub__(self, other): return -self + other
     def __rmul__(self, other): return self * other
     def __rtruediv__(self, other): return Value(other) / self
-
     def backward(self):
-        # 1. Topological order (each node after all it was computed from), by a depth-first walk
-        # with an explicit stack: recursion would overflow on deep graphs.
-        order, seen = [], {self}
-        stack = [(self, iter(self._children))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child._children and child not in seen:  # a leaf passes nothing further back
-                    seen.add(child)
-                    stack.append((child, iter(child._children)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-        # 2. Chain rule, loss first: d(loss)/d(child) += d(node)/d(child) * d(loss)/d(node).
+        # A Value is made after its children, so the tape read backwards is a topological order for
+        # free (no graph search, no recursion to overflow): each node comes after all that use it.
+        # It is used up: a graph is backpropagated once. Values self does not depend on add nothing.
+        if self._children and self not in reversed(Value.tape):  # reversed: the loss is last
+            raise RuntimeError('backward() already ran through this graph: compute it again')
+        tape, Value.tape = Value.tape, []
         self.grad = 1.0
-        for node in reversed(order):
+        for node in reversed(tape):  # chain rule: d(loss)/d(child) += d(node)/d(child) * node.grad
             grad = node.grad
             if grad:  # speed: a zero gradient (as behind a ReLU that was off) adds nothing
                 for child, local_grad in zip(node._children, node._local_grads):
                     child.grad += local_grad * grad
+
+# Speed: graphs have no cycles, so reference counting frees them; CPython's cycle collector would
+if sys.implementation.name == 'cpython':  # only rescan them: run it per 100,000 objects, not 700
+    gc.set_threshold(100_000)  # (PyPy manages memory differently and has no such threshold)
 
 # Fused operations: the numbers of a chain of the ops above in one node, as graph size costs time.
 def dot(a, b, b_data=None):  # sum_i a_i b_i: d/da_i = b_i, d/db_i = a_i
@@ -86,6 +82,13 @@ def cross_entropy(logits, target):  # -log softmax(logits)[target]: d/dlogit_i =
     total = sum(exps)
     local_grads = [e / total - (i == target) for i, e in enumerate(exps)]
     return Value(math.log(total) + top - logits[target].data, logits, local_grads)
+def softmax(logits):  # fused, one node per output p_i: dp_i/dlogit_j = p_i ([i = j] - p_j)
+    top = max(v.data for v in logits)  # a constant shift: the same result, no overflow in exp()
+    exps = [math.exp(v.data - top) for v in logits]
+    total = sum(exps)
+    probs = [e / total for e in exps]
+    return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
+            for i, p_i in enumerate(probs)]
 
 # ---- Parameters ---------------------------------------------------------------------------
 # What the model knows lives in weight matrices, random at first and adjusted by training.
@@ -120,11 +123,6 @@ def linear(x, w):
 def rmsnorm(x):
     scale = (dot(x, x) / len(x) + 1e-5) ** -0.5
     return [xi * scale for xi in x]
-def softmax(logits):
-    top = max(v.data for v in logits)  # a constant shift: the same result, no overflow in exp()
-    exps = [(v - top).exp() for v in logits]
-    total = sum(exps)
-    return [e / total for e in exps]
 def gpt(token, pos, keys, values, params, config):
     head_dim = config.n_embd // config.n_head
     x = rmsnorm([t + p for t, p in zip(params['wte'][token], params['wpe'][pos])])
@@ -142,9 +140,11 @@ def gpt(token, pos, keys, values, params, config):
             weights = softmax(scores)
             heads += [dot(weights, [v[j] for v in values[i]]) for j in range(start, end)]
         x = [a + b for a, b in zip(x, linear(heads, params[layer + 'attn_wo']))]
-        # MLP: widen to 4 * n_embd, keep the positive part, project back.
-        h = [a.relu() for a in linear(rmsnorm(x), params[layer + 'mlp_fc1'])]
-        x = [a + b for a, b in zip(x, linear(h, params[layer + 'mlp_fc2']))]
+        # MLP: widen to 4 * n_embd, keep the positive part (ReLU), project back.
+        h = linear(rmsnorm(x), params[layer + 'mlp_fc1'])
+        on = [j for j, a in enumerate(h) if a.data > 0]  # ReLU passes these as they are (slope 1)
+        fc2 = [[row[j] for j in on] for row in params[layer + 'mlp_fc2']]  # speed: skip the 0s
+        x = [a + b for a, b in zip(x, linear([h[j] for j in on], fc2))]
     return linear(x, params['lm_head'])
 def document_loss(doc, tokenizer, params, config):  # mean next-token loss, first block_size
     tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
@@ -166,9 +166,7 @@ def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of ea
     beta1, beta2, eps = 0.85, 0.99, 1e-8
     flat, on_terminal = flatten(params), sys.stdout.isatty()
     m, v = [0.0] * len(flat), [0.0] * len(flat)  # running means of each grad and grad^2
-    losses, start, gc_was_on = [], time.perf_counter(), gc.isenabled()
-    if sys.implementation.name == 'cpython':  # speed: each step's graph has no cycles, so CPython's
-        gc.disable()  # reference counting frees it and its cycle collector would only rescan it
+    losses, start = [], time.perf_counter()
     try:
         for step in range(steps):
             loss = document_loss(docs[step % len(docs)], tokenizer, params, config)
@@ -191,9 +189,6 @@ def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of ea
                       end='' if on_terminal and done < steps else '\n', flush=True)
     except KeyboardInterrupt:  # Ctrl-C: stop, but keep what was learned
         print(f'\ninterrupted at step {len(losses)} of {steps}: keeping what was learned so far')
-    finally:
-        if gc_was_on:
-            gc.enable()
     if losses:
         last = losses[-100:]
         print(f'trained {len(losses)} steps in {time.perf_counter() - start:.1f}s: loss '
@@ -209,6 +204,7 @@ def sample(params, config, tokenizer, rng, temperature, prompt=''):
     tokens = [tokenizer.bos] + tokenizer.encode(prompt)
     for pos in range(config.block_size):
         logits = gpt(tokens[pos], pos, keys, values, params, config)
+        Value.tape.clear()  # sampling never calls backward()
         if pos + 1 == len(tokens):  # past the prompt: choose the next token
             top = max(v.data for v in logits)
             weights = [math.exp((v.data - top) / temperature) for v in logits]
@@ -296,7 +292,11 @@ def load_checkpoint(path):
     return config, tokenizer, {name: [[Value(float(x)) for x in row] for row in weights[name]]
                                for name in shapes}
 def mean_loss(docs, tokenizer, params, config):
-    return sum(document_loss(d, tokenizer, params, config).data for d in docs) / len(docs)
+    losses = []
+    for doc in docs:
+        losses.append(document_loss(doc, tokenizer, params, config).data)
+        Value.tape.clear()  # no backward() follows: let this graph go
+    return sum(losses) / len(losses)
 def run(args):
     path = find_names_file() if args.input == 'names.txt' else args.input
     try:

@@ -107,17 +107,20 @@ class TestFusedOps(unittest.TestCase):
                     lambda t: f(logits_data[:i] + [t] + logits_data[i + 1:]), logits_data[i])
                 assert_close(self, logits[i].grad, numeric, what=f'logit {i}, target {target}')
 
-    def test_softmax_sums_to_one_and_matches_finite_differences(self):
-        data = [0.5, -1.0, 2.0]
+    def test_softmax_sums_to_one_and_every_output_matches_finite_differences(self):
+        data = [0.5, -1.0, 2.0, 60.0]  # a large score: must not overflow
         weights = microgpt.softmax([Value(x) for x in data])
         self.assertAlmostEqual(sum(w.data for w in weights), 1.0)
-        inputs = [Value(x) for x in data]
-        (microgpt.softmax(inputs)[1] * 3).backward()
 
-        def f(t):
-            shifted = [math.exp(x) for x in [t] + data[1:]]
-            return 3 * shifted[1] / sum(shifted)
-        assert_close(self, inputs[0].grad, numerical_grad(f, data[0]), what='softmax')
+        def f(scores, i):
+            exps = [math.exp(x - max(scores)) for x in scores]
+            return exps[i] / sum(exps)
+        for i in range(len(data)):
+            inputs = [Value(x) for x in data]
+            microgpt.softmax(inputs)[i].backward()
+            for j in range(len(data)):
+                numeric = numerical_grad(lambda t: f(data[:j] + [t] + data[j + 1:], i), data[j])
+                assert_close(self, inputs[j].grad, numeric, what=f'dp_{i}/dx_{j}')
 
 
 class TestBackward(unittest.TestCase):
@@ -128,6 +131,25 @@ class TestBackward(unittest.TestCase):
             total = total + x
         total.backward()
         self.assertEqual(x.grad, 100_001.0)
+
+    def test_values_made_before_or_after_the_loss_but_not_in_it_get_no_gradient(self):
+        x = Value(2.0)
+        unrelated = x * 5  # on the tape before the loss, not part of it
+        loss = x * x
+        later = loss * 7  # made from the loss afterwards, so not part of it either
+        loss.backward()
+        self.assertEqual(x.grad, 4.0)
+        self.assertEqual((unrelated.grad, later.grad), (0.0, 0.0))
+
+    def test_backward_twice_through_one_graph_is_a_clear_error(self):
+        x = Value(3.0)
+        loss = x * x
+        loss.backward()
+        with self.assertRaisesRegex(RuntimeError, 'already ran through this graph'):
+            loss.backward()
+        self.assertEqual(x.grad, 6.0)  # the first pass's gradient is kept
+        (x * x).backward()  # a graph computed again backpropagates again
+        self.assertEqual(x.grad, 12.0)
 
 
 if __name__ == '__main__':

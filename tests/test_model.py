@@ -31,6 +31,11 @@ class TestModel(unittest.TestCase):
 
         def loss():
             return microgpt.document_loss(doc, tokenizer, params, config)
+
+        def loss_value():  # forward only: clear the tape, as nothing backpropagates through it
+            value = loss().data
+            microgpt.Value.tape.clear()
+            return value
         loss().backward()
         flat = microgpt.flatten(params)
         self.assertEqual(len(flat), 6 * 8 + 4 * 8 + 6 * 8 + 2 * (4 * 64 + 2 * 8 * 32))
@@ -39,9 +44,9 @@ class TestModel(unittest.TestCase):
         for i, p in enumerate(flat):
             original = p.data
             p.data = original + h
-            up = loss().data
+            up = loss_value()
             p.data = original - h
-            down = loss().data
+            down = loss_value()
             p.data = original
             assert_close(self, p.grad, (up - down) / (2 * h), rel=1e-5, floor=1e-8,
                          what=f'parameter {i}')
@@ -59,6 +64,47 @@ class TestModel(unittest.TestCase):
         second = logits_per_position([5, 0, 1, 4])
         self.assertEqual(first[:3], second[:3])
         self.assertNotEqual(first[3], second[3])  # and the model does read its input
+
+    def test_logits_follow_the_documented_math_computed_with_plain_numbers(self):
+        # The model of the core issue, written out with floats and a ReLU on every unit: the
+        # fused ops and the skipped (zero) ReLU units must give the same logits.
+        config, tokenizer, params = tiny_model(seed=2)
+        w = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
+
+        def matvec(name, x):
+            return [sum(a * b for a, b in zip(row, x)) for row in w[name]]
+
+        def norm(x):
+            return [a / math.sqrt(sum(b * b for b in x) / len(x) + 1e-5) for a in x]
+        head_dim = config.n_embd // config.n_head
+        tokens = [5, 0, 3, 3]
+        keys, values = [[] for _ in range(config.n_layer)], [[] for _ in range(config.n_layer)]
+        model_keys, model_values = [[] for _ in keys], [[] for _ in values]
+        for pos, token in enumerate(tokens):
+            x = norm([a + b for a, b in zip(w['wte'][token], w['wpe'][pos])])
+            for i in range(config.n_layer):
+                layer = f'layer{i}.'
+                h = norm(x)
+                q = matvec(layer + 'attn_wq', h)
+                keys[i].append(matvec(layer + 'attn_wk', h))
+                values[i].append(matvec(layer + 'attn_wv', h))
+                attended = []
+                for head in range(config.n_head):
+                    lo, hi = head * head_dim, (head + 1) * head_dim
+                    scores = [sum(a * b for a, b in zip(q[lo:hi], k[lo:hi])) / math.sqrt(head_dim)
+                              for k in keys[i]]
+                    exps = [math.exp(s - max(scores)) for s in scores]
+                    probs = [e / sum(exps) for e in exps]
+                    attended += [sum(p * v[d] for p, v in zip(probs, values[i]))
+                                 for d in range(lo, hi)]
+                x = [a + b for a, b in zip(x, matvec(layer + 'attn_wo', attended))]
+                hidden = [max(0.0, a) for a in matvec(layer + 'mlp_fc1', norm(x))]
+                self.assertIn(0.0, hidden)  # some units are off, so the skip is exercised
+                x = [a + b for a, b in zip(x, matvec(layer + 'mlp_fc2', hidden))]
+            expected = matvec('lm_head', x)
+            logits = microgpt.gpt(token, pos, model_keys, model_values, params, config)
+            for got, want in zip(logits, expected):
+                self.assertAlmostEqual(got.data, want, places=12)
 
     def test_rmsnorm_gives_unit_root_mean_square(self):
         out = microgpt.rmsnorm([microgpt.Value(x) for x in (3.0, -4.0, 12.0)])

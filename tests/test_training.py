@@ -41,6 +41,13 @@ class TestTraining(unittest.TestCase):
         docs, tokenizer, config, params = names_setup(seed=8)
         self.assertNotEqual(quiet_train(docs, tokenizer, params, config, 20, 0.01), runs[0][0])
 
+    def test_evaluation_and_sampling_do_not_keep_their_graphs_on_the_tape(self):
+        docs, tokenizer, config, params = names_setup()
+        microgpt.mean_loss(docs[:3], tokenizer, params, config)
+        self.assertEqual(microgpt.Value.tape, [])
+        microgpt.sample(params, config, tokenizer, random.Random(0), 0.5)
+        self.assertEqual(microgpt.Value.tape, [])
+
     def test_ctrl_c_keeps_the_steps_done_even_when_none_are(self):
         class InterruptedDocs(list):  # Ctrl-C arrives while step `at` fetches its document
             def __init__(self, docs, at):

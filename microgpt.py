@@ -1,96 +1,172 @@
-"""microgpt: a whole GPT in one dependency-free file, to read top to bottom: dataset, tokenizer,
-autograd, parameters, model, training, inference. `python microgpt.py --help` lists the options."""
-import argparse, gc, json, math, os, random, shlex, sys, tempfile, time
+"""microgpt: a whole GPT in one dependency-free file, to read top to bottom.
+
+Part 1 is the algorithm (dataset, tokenizer, autograd, parameters, model, training, inference),
+Part 2 makes it fast without changing its numbers, Part 3 is the command-line tool around it.
+`python microgpt.py --help` lists the options.
+"""
+import argparse
+import contextlib
+import gc
+import json
+import math
+import os
+import random
+import shlex
+import sys
+import tempfile
+import time
 from dataclasses import asdict, dataclass
 from operator import mul
 
-# ---- Dataset ------------------------------------------------------------------------------
-# A list of documents, one per line: in names.txt each is a name, ~33,000 examples to learn from.
-def find_names_file():  # beside this script, else in the working directory (as in a notebook)
-    here = os.path.dirname(os.path.abspath(globals().get('__file__', '')))
-    beside_script = os.path.join(here, 'names.txt')
-    return beside_script if os.path.exists(beside_script) else 'names.txt'
+
+# =================================================================================================
+# Part 1: the algorithm. Everything a GPT is, built from one small autograd class.
+# =================================================================================================
+
+# ---- Dataset ------------------------------------------------------------------------------------
+# Documents to learn from, one per line: in names.txt each is a first name (~33,000 of them).
 def load_docs(path):
-    with open(path, encoding='utf-8-sig') as f:  # -sig: skip a byte-order mark if there is one
+    with open(path, encoding='utf-8-sig') as f:  # -sig: skip a byte-order mark, if there is one
         return [line.strip() for line in f if line.strip()]
 
-# ---- Tokenizer ----------------------------------------------------------------------------
+
+def split_docs(docs, seed, val_fraction):
+    """Shuffle, then hold the last val_fraction out of training, to test on unseen documents."""
+    docs = list(docs)
+    random.Random(seed).shuffle(docs)
+    n_val = int(len(docs) * val_fraction)
+    train_docs = docs[:len(docs) - n_val]
+    val_docs = docs[len(docs) - n_val:]
+    return train_docs, val_docs
+
+
+# ---- Tokenizer ----------------------------------------------------------------------------------
 # A network reads numbers, not text: each distinct character gets an id, and one extra token,
 # BOS ("beginning of sequence"), marks both where a document starts and where it ends.
 class Tokenizer:
-    def __init__(self, chars):  # chars: the vocabulary in id order; BOS is the next id
-        self.chars, self.bos, self.vocab_size = chars, len(chars), len(chars) + 1
+    def __init__(self, chars):  # chars: the vocabulary in id order
+        self.chars = chars
         self.ids = {ch: i for i, ch in enumerate(chars)}
-    def encode(self, text): return [self.ids[ch] for ch in text]
-    def decode(self, ids): return ''.join(self.chars[i] for i in ids)
+        self.bos = len(chars)  # the id after the last character's
+        self.vocab_size = len(chars) + 1
 
-# ---- Autograd -----------------------------------------------------------------------------
-# Training needs d(loss)/d(parameter) for every parameter. Each Value keeps the Values it was made
-# from (children) and d(self)/d(child) for each; the chain rule carries gradients back from there.
+    @classmethod
+    def from_docs(cls, docs):  # every character that occurs, sorted
+        return cls(''.join(sorted(set(''.join(docs)))))
+
+    def encode(self, text):
+        return [self.ids[ch] for ch in text]
+
+    def decode(self, ids):
+        return ''.join(self.chars[i] for i in ids)
+
+
+# ---- Autograd -----------------------------------------------------------------------------------
+# Training needs d(loss)/d(parameter) for every parameter. Each Value remembers the Values it was
+# made from (its children) and d(self)/d(child) for each (its local gradients); backward() then
+# applies the chain rule from the loss back to every parameter.
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
-    tape = []  # every Value in the order made; backward() empties it (clear it if not calling it)
+    record = True  # False inside `with no_grad():`, where no graph is kept
+
     def __init__(self, data, children=(), local_grads=()):
-        self.data, self.grad, self._children, self._local_grads = data, 0.0, children, local_grads
-        Value.tape.append(self)
-    def __add__(self, other):  # d(a+b)/da = d(a+b)/db = 1
+        self.data = data
+        self.grad = 0.0
+        self._children = children if Value.record else ()
+        self._local_grads = local_grads if Value.record else ()
+
+    def __repr__(self):
+        return f'Value(data={self.data}, grad={self.grad})'
+
+    def __add__(self, other):  # d(a+b)/da = 1, d(a+b)/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
+
+    def __sub__(self, other):  # d(a-b)/da = 1, d(a-b)/db = -1
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data - other.data, (self, other), (1.0, -1.0))
+
     def __mul__(self, other):  # d(ab)/da = b, d(ab)/db = a
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data * other.data, (self, other), (other.data, self.data))
+
     def __truediv__(self, other):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data / other.data, (self, other),
                      (1.0 / other.data, -self.data / other.data ** 2))
-    def __pow__(self, k):  # k a number: d(a^k)/da = k a^(k-1)
+
+    def __pow__(self, k):  # k a plain number: d(a^k)/da = k a^(k-1)
         return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
-    def log(self): return Value(math.log(self.data), (self,), (1.0 / self.data,))  # 1/a
-    def exp(self): return Value(math.exp(self.data), (self,), (math.exp(self.data),))  # e^a
-    def relu(self): return Value(max(self.data, 0.0), (self,), (float(self.data > 0),))  # 0 or 1
-    def __neg__(self): return self * -1
-    def __sub__(self, other): return self + (-other)
-    def __radd__(self, other): return self + other
-    def __rsub__(self, other): return -self + other
-    def __rmul__(self, other): return self * other
-    def __rtruediv__(self, other): return Value(other) / self
+
+    def __neg__(self):  # d(-a)/da = -1
+        return Value(-self.data, (self,), (-1.0,))
+
+    def log(self):  # d(ln a)/da = 1/a
+        return Value(math.log(self.data), (self,), (1.0 / self.data,))
+
+    def exp(self):  # d(e^a)/da = e^a
+        out = math.exp(self.data)
+        return Value(out, (self,), (out,))
+
+    def relu(self):  # d(max(a, 0))/da = 1 where a > 0, else 0
+        return Value(max(self.data, 0.0), (self,), (float(self.data > 0),))
+
+    # A plain number on the left (2 * x, 1 - x, 1 / x, and sum() starting at 0): the ops above.
+    def __radd__(self, other):
+        return self + other
+
+    def __rsub__(self, other):
+        return Value(other) - self
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __rtruediv__(self, other):
+        return Value(other) / self
+
     def backward(self):
-        # A Value is made after its children, so the tape read backwards is a topological order for
-        # free (no graph search, no recursion to overflow): each node comes after all that use it.
-        # It is used up: a graph is backpropagated once. Values self does not depend on add nothing.
-        if self._children and self not in reversed(Value.tape):  # reversed: the loss is last
-            raise RuntimeError('backward() already ran through this graph: compute it again')
-        tape, Value.tape = Value.tape, []
+        """Add d(self)/d(v) to v.grad for every v that self was computed from."""
+        # A topological order: every node after all of its children. Depth-first, with a stack of
+        # our own instead of recursion, so a chain of 100,000 ops cannot overflow Python's.
+        order = []
+        visited = set()
+        stack = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                order.append(node)
+            elif node not in visited:
+                if node._local_grads is None:
+                    raise RuntimeError('backward() already ran through this graph and freed it: '
+                                       'compute it again (for two losses from one forward pass, '
+                                       'call backward() once on their sum)')
+                visited.add(node)
+                stack.append((node, True))
+                stack.extend((child, False) for child in node._children)
+        # The chain rule, from self back: d(self)/d(child) += d(node)/d(child) * d(self)/d(node).
         self.grad = 1.0
-        for node in reversed(tape):  # chain rule: d(loss)/d(child) += d(node)/d(child) * node.grad
-            grad = node.grad
-            if grad:  # speed: a zero gradient (as behind a ReLU that was off) adds nothing
-                for child, local_grad in zip(node._children, node._local_grads):
-                    child.grad += local_grad * grad
+        for node in reversed(order):
+            for child, local_grad in zip(node._children, node._local_grads):
+                child.grad += local_grad * node.grad
+        # Free the graph: its memory can go now, and a second pass would count it twice.
+        for node in order:
+            if node._children:
+                node._children = ()
+                node._local_grads = None
 
-# Speed: graphs have no cycles, so reference counting frees them; CPython's cycle collector would
-if sys.implementation.name == 'cpython':  # only rescan them: run it per 100,000 objects, not 700
-    gc.set_threshold(100_000)  # (PyPy manages memory differently and has no such threshold)
 
-# Fused operations: the numbers of a chain of the ops above in one node, as graph size costs time.
-def dot(a, b, b_data=None):  # sum_i a_i b_i: d/da_i = b_i, d/db_i = a_i
-    a_data, b_data = [v.data for v in a], b_data or [v.data for v in b]
-    return Value(sum(map(mul, a_data, b_data)), a + b, b_data + a_data)
-def cross_entropy(logits, target):  # -log softmax(logits)[target]: d/dlogit_i = p_i - [i = target]
-    top = max(v.data for v in logits)  # subtracting the max keeps exp() from overflowing
-    exps = [math.exp(v.data - top) for v in logits]
-    total = sum(exps)
-    local_grads = [e / total - (i == target) for i, e in enumerate(exps)]
-    return Value(math.log(total) + top - logits[target].data, logits, local_grads)
-def softmax(logits):  # fused, one node per output p_i: dp_i/dlogit_j = p_i ([i = j] - p_j)
-    top = max(v.data for v in logits)  # a constant shift: the same result, no overflow in exp()
-    exps = [math.exp(v.data - top) for v in logits]
-    total = sum(exps)
-    probs = [e / total for e in exps]
-    return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
-            for i, p_i in enumerate(probs)]
+class no_grad:
+    """`with no_grad():` computes values without keeping the graph, for when no backward() follows
+    (evaluating, sampling): less memory, less time. Values made inside are constants."""
+    def __enter__(self):
+        self.was_recording = Value.record
+        Value.record = False
 
-# ---- Parameters ---------------------------------------------------------------------------
+    def __exit__(self, *exception):
+        Value.record = self.was_recording
+
+
+# ---- Parameters ---------------------------------------------------------------------------------
 # What the model knows lives in weight matrices, random at first and adjusted by training.
 # Each is a list of rows [out][in], so a layer computes y = W x one row at a time.
 @dataclass
@@ -99,159 +175,444 @@ class Config:
     n_head: int = 4       # attention heads; each sees n_embd // n_head of the vector
     n_layer: int = 1      # transformer blocks
     block_size: int = 16  # the longest context, in tokens
+
+
 def param_shapes(config, vocab_size):  # name -> (rows, columns)
     n_embd = config.n_embd
     shapes = {'wte': (vocab_size, n_embd), 'wpe': (config.block_size, n_embd),
               'lm_head': (vocab_size, n_embd)}
     for i in range(config.n_layer):
-        shapes.update({f'layer{i}.attn_w{x}': (n_embd, n_embd) for x in 'qkvo'})
+        for name in ('attn_wq', 'attn_wk', 'attn_wv', 'attn_wo'):
+            shapes[f'layer{i}.{name}'] = (n_embd, n_embd)
         shapes[f'layer{i}.mlp_fc1'] = (4 * n_embd, n_embd)
         shapes[f'layer{i}.mlp_fc2'] = (n_embd, 4 * n_embd)
     return shapes
+
+
 def init_params(config, vocab_size, rng):
-    return {name: [[Value(rng.gauss(0, 0.08)) for _ in range(cols)] for _ in range(rows)]
-            for name, (rows, cols) in param_shapes(config, vocab_size).items()}
+    params = {}
+    for name, (rows, cols) in param_shapes(config, vocab_size).items():
+        params[name] = [[Value(rng.gauss(0, 0.08)) for _ in range(cols)] for _ in range(rows)]
+    return params
+
+
 def flatten(params):
     return [p for matrix in params.values() for row in matrix for p in row]
 
-# ---- Model --------------------------------------------------------------------------------
-# The GPT reads one token at a time and returns logits, a score for each possible next token.
-# Attention looks back at earlier positions' keys and values, cached in keys[layer], values[layer].
-def linear(x, w):
-    x_data = [v.data for v in x]  # speed: read x's numbers once, not once per row
-    return [dot(row, x, x_data) for row in w]
-def rmsnorm(x):
-    scale = (dot(x, x) / len(x) + 1e-5) ** -0.5
-    return [xi * scale for xi in x]
+
+# ---- Model --------------------------------------------------------------------------------------
+# The GPT reads one token at a time and returns logits: a score for each possible next token.
+# Attention looks back at the keys and values of earlier positions, cached in keys[layer] and
+# values[layer]; since the cache holds only positions up to now, no future token leaks in.
+def linear(x, w):  # y = W x
+    return [sum(w_ij * x_j for w_ij, x_j in zip(row, x)) for row in w]
+
+
+def rmsnorm(x):  # x scaled to a root mean square of 1
+    mean_square = sum(x_i * x_i for x_i in x) / len(x)
+    scale = (mean_square + 1e-5) ** -0.5
+    return [x_i * scale for x_i in x]
+
+
+def softmax(logits):  # scores -> probabilities that sum to 1
+    max_logit = max(logit.data for logit in logits)  # subtracted so exp() cannot overflow
+    exps = [(logit - max_logit).exp() for logit in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def attention(q, keys, values):  # one head: a mix of the values, weighted by how q matches keys
+    head_dim = len(q)
+    attn_logits = [sum(q_j * k_j for q_j, k_j in zip(q, k)) / math.sqrt(head_dim) for k in keys]
+    attn_weights = softmax(attn_logits)
+    return [sum(weight * v[j] for weight, v in zip(attn_weights, values)) for j in range(head_dim)]
+
+
+def mlp(x, w_fc1, w_fc2):  # widen to 4 * n_embd, keep the positive part (ReLU), project back
+    hidden = linear(x, w_fc1)
+    hidden = [h.relu() for h in hidden]
+    return linear(hidden, w_fc2)
+
+
 def gpt(token, pos, keys, values, params, config):
     head_dim = config.n_embd // config.n_head
-    x = rmsnorm([t + p for t, p in zip(params['wte'][token], params['wpe'][pos])])
+    tok_emb = params['wte'][token]
+    pos_emb = params['wpe'][pos]
+    x = [t + p for t, p in zip(tok_emb, pos_emb)]
+    x = rmsnorm(x)
     for i in range(config.n_layer):
         layer = f'layer{i}.'
-        # Causal self-attention: the cache holds only positions <= pos, so no future leaks in.
-        h = rmsnorm(x)
-        q = linear(h, params[layer + 'attn_wq'])
-        keys[i].append(linear(h, params[layer + 'attn_wk']))
-        values[i].append(linear(h, params[layer + 'attn_wv']))
-        heads = []
-        for start in range(0, config.n_embd, head_dim):
+        # Multi-head causal self-attention, added to the residual stream.
+        x_residual = x
+        x = rmsnorm(x)
+        q = linear(x, params[layer + 'attn_wq'])
+        keys[i].append(linear(x, params[layer + 'attn_wk']))
+        values[i].append(linear(x, params[layer + 'attn_wv']))
+        x_attn = []
+        for start in range(0, config.n_embd, head_dim):  # each head reads its own slice
             end = start + head_dim
-            scores = [dot(q[start:end], k[start:end]) / math.sqrt(head_dim) for k in keys[i]]
-            weights = softmax(scores)
-            heads += [dot(weights, [v[j] for v in values[i]]) for j in range(start, end)]
-        x = [a + b for a, b in zip(x, linear(heads, params[layer + 'attn_wo']))]
-        # MLP: widen to 4 * n_embd, keep the positive part (ReLU), project back.
-        h = linear(rmsnorm(x), params[layer + 'mlp_fc1'])
-        on = [j for j, a in enumerate(h) if a.data > 0]  # ReLU passes these as they are (slope 1)
-        fc2 = [[row[j] for j in on] for row in params[layer + 'mlp_fc2']]  # speed: skip the 0s
-        x = [a + b for a, b in zip(x, linear([h[j] for j in on], fc2))]
-    return linear(x, params['lm_head'])
-def document_loss(doc, tokenizer, params, config):  # mean next-token loss, first block_size
-    tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
-    keys, values = [[] for _ in range(config.n_layer)], [[] for _ in range(config.n_layer)]
-    n = min(config.block_size, len(tokens) - 1)
-    return sum(cross_entropy(gpt(tokens[pos], pos, keys, values, params, config), tokens[pos + 1])
-               for pos in range(n)) / n
+            q_head = q[start:end]
+            keys_head = [k[start:end] for k in keys[i]]
+            values_head = [v[start:end] for v in values[i]]
+            head_out = attention(q_head, keys_head, values_head)
+            x_attn.extend(head_out)
+        x = linear(x_attn, params[layer + 'attn_wo'])
+        x = [a + b for a, b in zip(x, x_residual)]
+        # MLP, added to the residual stream.
+        x_residual = x
+        x = rmsnorm(x)
+        x = mlp(x, params[layer + 'mlp_fc1'], params[layer + 'mlp_fc2'])
+        x = [a + b for a, b in zip(x, x_residual)]
+    logits = linear(x, params['lm_head'])
+    return logits
 
-# ---- Training -----------------------------------------------------------------------------
+
+def cross_entropy(logits, target):  # -log of the probability the model gave the right token
+    probs = softmax(logits)
+    return -probs[target].log()
+
+
+def document_loss(doc, tokenizer, params, config):
+    """Mean next-token loss over the document, framed by BOS, at most block_size positions."""
+    tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
+    n = min(config.block_size, len(tokens) - 1)
+    keys = [[] for _ in range(config.n_layer)]
+    values = [[] for _ in range(config.n_layer)]
+    losses = []
+    for pos in range(n):
+        logits = gpt(tokens[pos], pos, keys, values, params, config)
+        losses.append(cross_entropy(logits, tokens[pos + 1]))
+    return sum(losses) / n
+
+
+# ---- Training -----------------------------------------------------------------------------------
 # One document per step: forward to the loss, backward to the gradients, then Adam moves each
 # parameter a little downhill. The learning rate decays linearly to 0 over the run.
-def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
-    chunks = [losses[i * len(losses) // width:(i + 1) * len(losses) // width] for i in range(width)]
-    means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
-    low, span = min(means), (max(means) - min(means)) or 1
-    bars = ''.join('▁▂▃▄▅▆▇█'[int(7.99 * (m - low) / span)] for m in means)
-    return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
-def train(docs, tokenizer, params, config, steps, lr):  # returns the loss of each step done
-    beta1, beta2, eps = 0.85, 0.99, 1e-8
-    flat, on_terminal = flatten(params), sys.stdout.isatty()
-    m, v = [0.0] * len(flat), [0.0] * len(flat)  # running means of each grad and grad^2
-    losses, start = [], time.perf_counter()
-    try:
-        for step in range(steps):
-            loss = document_loss(docs[step % len(docs)], tokenizer, params, config)
-            loss.backward()
-            # Adam's bias corrections folded into one step size (exact, with eps scaled too).
-            correction2 = math.sqrt(1 - beta2 ** (step + 1))
-            step_size = lr * (1 - step / steps) * correction2 / (1 - beta1 ** (step + 1))
-            eps_scaled = eps * correction2
-            for i, p in enumerate(flat):
-                m[i] = beta1 * m[i] + (1 - beta1) * p.grad
-                v[i] = beta2 * v[i] + (1 - beta2) * p.grad * p.grad
-                p.data -= step_size * m[i] / (math.sqrt(v[i]) + eps_scaled)
-                p.grad = 0.0
-            losses.append(loss.data)
-            # Progress: on a terminal a line that rewrites itself, else a line every ~10%.
-            done, ms = step + 1, (time.perf_counter() - start) * 1000 / (step + 1)
-            if on_terminal or done % max(1, steps // 10) == 0 or done == steps:
-                print(f'{chr(13) * on_terminal}step {done:{len(str(steps))}d}/{steps} | loss '
-                      f'{loss.data:.4f} | {ms:.1f} ms/step | ETA {ms * (steps - done) / 1000:.0f}s',
-                      end='' if on_terminal and done < steps else '\n', flush=True)
-    except KeyboardInterrupt:  # Ctrl-C: stop, but keep what was learned
-        print(f'\ninterrupted at step {len(losses)} of {steps}: keeping what was learned so far')
-    if losses:
-        last = losses[-100:]
-        print(f'trained {len(losses)} steps in {time.perf_counter() - start:.1f}s: loss '
-              f'{losses[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of the last '
-              f'{len(last)}\nloss curve: {sparkline(losses)}')
-    return losses
+def adam_update(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
+    bias_correction1 = 1 - beta1 ** (step + 1)  # m and v start at 0: undo that pull towards 0
+    bias_correction2 = 1 - beta2 ** (step + 1)
+    for i, p in enumerate(param_list):
+        m[i] = beta1 * m[i] + (1 - beta1) * p.grad  # running mean of the gradient
+        v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2  # and of its square
+        m_hat = m[i] / bias_correction1
+        v_hat = v[i] / bias_correction2
+        p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)
+        p.grad = 0.0
 
-# ---- Inference ----------------------------------------------------------------------------
-# Start from BOS (and any prompt), then sample each next token from the model's distribution until
-# it gives BOS (the end) or the context is full. Temperature < 1 makes it safer, > 1 wilder.
-def sample(params, config, tokenizer, rng, temperature, prompt=''):
-    keys, values = [[] for _ in range(config.n_layer)], [[] for _ in range(config.n_layer)]
+
+def train(docs, tokenizer, params, config, steps, lr):
+    """Train for `steps` steps, yielding each step's loss as it is done."""
+    param_list = flatten(params)
+    m = [0.0] * len(param_list)
+    v = [0.0] * len(param_list)
+    for step in range(steps):
+        loss = document_loss(docs[step % len(docs)], tokenizer, params, config)
+        loss.backward()
+        adam_update(param_list, m, v, step, lr * (1 - step / steps))
+        yield loss.data
+
+
+def mean_loss(docs, tokenizer, params, config):  # how well the model predicts these documents
+    with no_grad():
+        losses = [document_loss(doc, tokenizer, params, config).data for doc in docs]
+    return sum(losses) / len(losses)
+
+
+# ---- Inference ----------------------------------------------------------------------------------
+# Start from BOS (and any prompt), then draw each next token from the model's probabilities until
+# it draws BOS (the end) or the context is full. Temperature < 1 makes it safer, > 1 wilder.
+def sample(params, config, tokenizer, rng, temperature=0.5, prompt=''):
     tokens = [tokenizer.bos] + tokenizer.encode(prompt)
-    for pos in range(config.block_size):
-        logits = gpt(tokens[pos], pos, keys, values, params, config)
-        Value.tape.clear()  # sampling never calls backward()
-        if pos + 1 == len(tokens):  # past the prompt: choose the next token
-            top = max(v.data for v in logits)
-            weights = [math.exp((v.data - top) / temperature) for v in logits]
-            tokens.append(rng.choices(range(tokenizer.vocab_size), weights=weights)[0])
-            if tokens[-1] == tokenizer.bos:
-                return tokenizer.decode(tokens[1:-1])
+    keys = [[] for _ in range(config.n_layer)]
+    values = [[] for _ in range(config.n_layer)]
+    with no_grad():
+        for pos in range(config.block_size):
+            logits = gpt(tokens[pos], pos, keys, values, params, config)
+            if pos + 1 < len(tokens):
+                continue  # still reading the prompt
+            probs = softmax([logit / temperature for logit in logits])
+            next_token = rng.choices(range(tokenizer.vocab_size), [p.data for p in probs])[0]
+            if next_token == tokenizer.bos:
+                break
+            tokens.append(next_token)
     return tokenizer.decode(tokens[1:])
 
-# ---- Command line -------------------------------------------------------------------------
-# The algorithm ends above; around it, the tool: flags, checkpoints, reports and clear errors.
-def fail(problem):  # bad input: one line on stderr and exit code 2, never a traceback
+
+# =================================================================================================
+# Part 2: efficiency. Each lever replaces one piece of Part 1 with a version that gives the same
+# numbers from a smaller graph or with less work; use_efficiency(False), or --reference, runs
+# Part 1 alone. The gains are measured in README.md (Speed).
+# =================================================================================================
+
+# One node per output of a layer instead of 2n: y_i = sum_j w_ij x_j, dy_i/dw_ij = x_j,
+# dy_i/dx_j = w_ij. Under no_grad only the numbers are computed.
+def linear_fused(x, w):
+    x_data = [x_j.data for x_j in x]
+    rows_data = [[w_ij.data for w_ij in row] for row in w]
+    if not Value.record:
+        return [Value(sum(map(mul, row_data, x_data))) for row_data in rows_data]
+    return [Value(sum(map(mul, row_data, x_data)), row + x, x_data + row_data)
+            for row, row_data in zip(w, rows_data)]
+
+
+# The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n.
+def rmsnorm_fused(x):
+    x_data = [x_i.data for x_i in x]
+    scale = (sum(map(mul, x_data, x_data)) / len(x) + 1e-5) ** -0.5
+    local_grads = [-x_i * scale ** 3 / len(x) for x_i in x_data] if Value.record else ()
+    scale = Value(scale, x, local_grads)
+    return [x_i * scale for x_i in x]
+
+
+# One node per output of a head, softmax included, so a head's edges grow as T, not T^2, with
+# the context length T: out_j = sum_t p_t v_tj, p = softmax(s), s_t = q.k_t / sqrt(head_dim);
+# d out_j/d s_t = p_t (v_tj - out_j) and d out_j/d v_tj = p_t.
+def attention_fused(q, keys, values):
+    root = math.sqrt(len(q))
+    q_data = [q_j.data for q_j in q]
+    keys_data = [[k_j.data for k_j in k] for k in keys]
+    values_data = [[v_j.data for v_j in v] for v in values]
+    scores_data = [sum(map(mul, q_data, k_data)) / root for k_data in keys_data]
+    max_score = max(scores_data)
+    exps = [math.exp(s - max_score) for s in scores_data]
+    total = sum(exps)
+    probs = [e / total for e in exps]
+    columns = [[v_data[j] for v_data in values_data] for j in range(len(q))]
+    if not Value.record:
+        return [Value(sum(map(mul, probs, column))) for column in columns]
+    q_grads = [q_j / root for q_j in q_data]  # ds_t/dk_tj = q_j / sqrt(head_dim), and vice versa
+    scores = [Value(s, q + k, [k_j / root for k_j in k_data] + q_grads)
+              for s, k, k_data in zip(scores_data, keys, keys_data)]
+    head_out = []
+    for j, column in enumerate(columns):
+        out_j = sum(map(mul, probs, column))
+        score_grads = [p * (v_tj - out_j) for p, v_tj in zip(probs, column)]
+        head_out.append(Value(out_j, scores + [v[j] for v in values], score_grads + probs))
+    return head_out
+
+
+# The ReLU passes a positive unit as it is (slope 1) and makes the others exactly 0 (slope 0),
+# so fc2 can read the positive units only: the same sums and gradients, about half the edges.
+def mlp_relu_skip(x, w_fc1, w_fc2):
+    hidden = linear_fused(x, w_fc1)
+    active_units = [j for j, h in enumerate(hidden) if h.data > 0]
+    w_fc2_active = [[row[j] for j in active_units] for row in w_fc2]
+    return linear_fused([hidden[j] for j in active_units], w_fc2_active)
+
+
+# Softmax and -log in one node, computed as log(sum_i e^(x_i - m)) + m - x_target (m the max
+# logit, so nothing overflows): d/dx_i = p_i - [i = target].
+def cross_entropy_fused(logits, target):
+    logits_data = [logit.data for logit in logits]
+    max_logit = max(logits_data)
+    exps = [math.exp(x - max_logit) for x in logits_data]
+    total = sum(exps)
+    loss = math.log(total) + max_logit - logits_data[target]
+    if not Value.record:
+        return Value(loss)
+    return Value(loss, logits, [e / total - (i == target) for i, e in enumerate(exps)])
+
+
+# The tape: while document_loss_on_tape runs, every Value made is appended to `tape`. A Value is
+# always made after its children, so the tape read backwards is a topological order, and
+# backward() on that loss needs no graph search (which touched every edge: a fifth of a step).
+# backward() on any other Value searches the graph as in Part 1.
+tape = []
+tape_loss = None  # the loss whose graph is on the tape
+
+
+def value_init_on_tape(self, data, children=(), local_grads=()):  # Value.__init__, recording
+    self.data = data
+    self.grad = 0.0
+    self._children = children
+    self._local_grads = local_grads
+    tape.append(self)
+
+
+def document_loss_on_tape(doc, tokenizer, params, config):
+    global tape, tape_loss
+    if not Value.record:
+        return REFERENCE['document_loss'](doc, tokenizer, params, config)
+    tape = []
+    Value.__init__ = value_init_on_tape
+    try:
+        loss = REFERENCE['document_loss'](doc, tokenizer, params, config)
+    finally:
+        Value.__init__ = reference_value_init
+    tape_loss = loss
+    return loss
+
+
+def backward_on_tape(self):
+    global tape, tape_loss
+    if self is not tape_loss or self._local_grads is None:
+        return reference_backward(self)
+    walked = tape
+    tape = []
+    tape_loss = None
+    self.grad = 1.0
+    for node in reversed(walked):
+        grad = node.grad
+        if grad:  # a zero adds nothing: behind a ReLU that is off, or not on the loss's graph
+            for child, local_grad in zip(node._children, node._local_grads):
+                child.grad += local_grad * grad
+        node._children = ()  # freed, as in Part 1
+        node._local_grads = None
+
+
+# The cycle collector paused while a training step runs. A graph has no cycles, so reference
+# counting frees it; the collector would only scan its ~10^5 new objects again and again.
+# Back on (if it was) between steps, also after Ctrl-C.
+@contextlib.contextmanager
+def collector_paused():
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def train_collector_paused(docs, tokenizer, params, config, steps, lr):
+    losses = REFERENCE['train'](docs, tokenizer, params, config, steps, lr)
+    for _ in range(steps):
+        with collector_paused():
+            loss = next(losses)
+        yield loss
+
+
+# Adam with both bias corrections folded into one step size, which is exact:
+# lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)).
+def adam_update_folded(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
+    sqrt_correction2 = math.sqrt(1 - beta2 ** (step + 1))
+    step_size = lr * sqrt_correction2 / (1 - beta1 ** (step + 1))
+    eps_scaled = eps * sqrt_correction2
+    for i, p in enumerate(param_list):
+        grad = p.grad
+        m[i] = beta1 * m[i] + (1 - beta1) * grad
+        v[i] = beta2 * v[i] + (1 - beta2) * grad * grad
+        p.data -= step_size * m[i] / (math.sqrt(v[i]) + eps_scaled)
+        p.grad = 0.0
+
+
+LEVERS = {'linear': linear_fused, 'rmsnorm': rmsnorm_fused, 'attention': attention_fused,
+          'mlp': mlp_relu_skip, 'cross_entropy': cross_entropy_fused,
+          'document_loss': document_loss_on_tape, 'train': train_collector_paused,
+          'adam_update': adam_update_folded}
+REFERENCE = {name: globals()[name] for name in LEVERS}  # Part 1's versions
+reference_backward = Value.backward
+reference_value_init = Value.__init__
+
+
+def use_efficiency(on=True):
+    """Part 2's versions in place of Part 1's (the model calls whatever these names hold)."""
+    globals().update(LEVERS if on else REFERENCE)
+    Value.backward = backward_on_tape if on else reference_backward
+
+
+use_efficiency(True)
+
+
+# =================================================================================================
+# Part 3: the tool. Flags, checks, checkpoints, progress and reports around Parts 1 and 2, then
+# the main program. Bad input gets one line on stderr and exit code 2, never a traceback.
+# =================================================================================================
+def fail(problem):
     print(f'microgpt.py: error: {problem}', file=sys.stderr)
     sys.exit(2)
+
+
+SIZE_HELP = {'n_embd': 'width of the vector that represents each token',
+             'n_head': 'attention heads (must divide n_embd)',
+             'n_layer': 'transformer blocks',
+             'block_size': 'the longest context in tokens; longer documents are cut'}
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog='microgpt.py', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description='Train a tiny GPT on a text file, then sample new documents like its lines.')
-    p.error, add = fail, p.add_argument  # argparse's own errors on one line too
-    add('--input', default='names.txt', metavar='PATH', help='UTF-8 text, one document per line '
-        '(one longer than block_size is trained on its first block_size tokens)')
-    add('--steps', type=int, default=1000, help='training steps (0: do not train)')
-    add('--lr', type=float, default=0.01, help='Adam learning rate, decayed linearly to 0')
-    for name, default in asdict(Config()).items():  # SUPPRESS: no attribute unless given
-        add('--' + name.replace('_', '-'), type=int, default=argparse.SUPPRESS, metavar='N',
-            help=f'{name} (default: {default}, or the --load model\'s)')
-    add('--seed', type=int, default=42, help='random seed')
-    add('--samples', type=int, default=20, help='how many documents to sample')
-    add('--temperature', type=float, default=0.5, help='sampling: lower is safer, higher wilder')
-    add('--prompt', default='', help='text that every sample starts with')
-    add('--save', metavar='PATH', help='save the model to this JSON file')
-    add('--load', metavar='PATH', help='start from this saved model (with --steps 0: only sample)')
-    add('--val-fraction', type=float, default=0.1, help='share of documents held out of training')
-    args = p.parse_args(argv)
-    size = {name: getattr(args, name, default) for name, default in asdict(Config()).items()}
-    for flag, ok, rule in [('steps', args.steps >= 0, '0 or more'),  # `<` is False for nan too
-                           ('samples', args.samples >= 0, '0 or more'),
-                           ('lr', 0 < args.lr < math.inf, 'a positive number'),
-                           ('temperature', 0 < args.temperature < math.inf, 'a positive number'),
-                           ('val_fraction', 0 <= args.val_fraction < 1, 'at least 0 and below 1'),
-                           *[(name, size[name] > 0, 'positive') for name in size],
-                           ('n_embd', size['n_embd'] % max(size['n_head'], 1) == 0,
-                            f"divisible by n_head ({size['n_head']})")]:
-        if not ok:
-            fail(f"--{flag.replace('_', '-')} must be {rule}, not {dict(vars(args), **size)[flag]}")
+    parser.error = fail  # argparse's own errors in one line too
+    # data
+    parser.add_argument('--input', metavar='PATH',
+                        help='UTF-8 text, one document per line (a document longer than '
+                             'block_size is trained on its first block_size tokens) (default: '
+                             'names.txt beside this script, else in the working directory)')
+    parser.add_argument('--val-fraction', type=float, default=0.1,
+                        help='share of documents held out of training')
+    # model size; SUPPRESS: the attribute exists only when the flag is given
+    for name, default in asdict(Config()).items():
+        parser.add_argument('--' + name.replace('_', '-'), type=int, default=argparse.SUPPRESS,
+                            metavar='N', help=f"{SIZE_HELP[name]} (default: {default}, or the "
+                                              "--load model's)")
+    # training
+    parser.add_argument('--steps', type=int, default=1000, help='training steps (0: do not train)')
+    parser.add_argument('--lr', type=float, default=0.01,
+                        help='Adam learning rate, decayed linearly to 0')
+    parser.add_argument('--seed', type=int, default=42, help='random seed')
+    parser.add_argument('--reference', action='store_true',
+                        help="run Part 1's plain code only, without Part 2's speed levers")
+    # checkpoints
+    parser.add_argument('--save', metavar='PATH', help='save the model to this JSON file')
+    parser.add_argument('--load', metavar='PATH',
+                        help='start from this saved model (with --steps 0: only sample)')
+    # sampling
+    parser.add_argument('--samples', type=int, default=20, help='how many documents to sample')
+    parser.add_argument('--temperature', type=float, default=0.5,
+                        help='sampling: lower is safer, higher wilder')
+    parser.add_argument('--prompt', default='', help='text that every sample starts with')
+    args = parser.parse_args(argv)
+    check_args(args)
+    return args
+
+
+def check_args(args):  # `not 0 < x` rather than `x <= 0`, as every comparison with nan is False
+    if args.steps < 0:
+        fail(f'--steps must be 0 or more, not {args.steps}')
+    if args.samples < 0:
+        fail(f'--samples must be 0 or more, not {args.samples}')
+    if not 0 < args.lr < math.inf:
+        fail(f'--lr must be a positive number, not {args.lr}')
+    if not 0 < args.temperature < math.inf:
+        fail(f'--temperature must be a positive number, not {args.temperature}')
+    if not 0 <= args.val_fraction < 1:
+        fail(f'--val-fraction must be at least 0 and below 1, not {args.val_fraction}')
+    sizes = size_flags(args)
+    for name, value in sizes.items():
+        if value <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, not {value}")
+    config = Config(**sizes)
+    if config.n_embd % config.n_head:
+        fail(f'--n-embd must be divisible by n_head ({config.n_head}), not {config.n_embd}')
     if args.save and not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK):
         fail(f'cannot save to {args.save}: its folder is missing or not writable')
-    return args
+
+
+def size_flags(args):  # the size flags given on the command line
+    return {name: getattr(args, name) for name in asdict(Config()) if hasattr(args, name)}
+
+
+def find_names_file():  # beside this script, else (as in a notebook) in the working directory
+    if '__file__' in globals():
+        beside_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'names.txt')
+        if os.path.exists(beside_script):
+            return os.path.relpath(beside_script)
+    return 'names.txt'
+
+
+def read_docs(path):
+    try:
+        docs = load_docs(path)
+    except UnicodeDecodeError:
+        fail(f'cannot read {path} (it is not UTF-8): give --input a UTF-8 text file')
+    except OSError as e:
+        fail(f'cannot read {path} ({e.strerror}): give --input a UTF-8 text file')
+    if not docs:
+        fail(f'{path} has no documents: give --input a file with one document on each line')
+    return docs
+
+
 def save_checkpoint(path, config, tokenizer, params):
     weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
     checkpoint = {'format': 'microgpt', 'version': 1, 'config': asdict(config),
@@ -265,85 +626,164 @@ def save_checkpoint(path, config, tokenizer, params):
     except BaseException:
         os.unlink(tmp_path)
         raise
+
+
 def load_checkpoint(path):
-    def check(ok, problem):
-        if not ok:
-            fail(f'checkpoint {path} {problem}: give --load a file written by --save')
+    def bad(problem):
+        fail(f'checkpoint {path} {problem}: give --load a file written by --save')
     try:
         with open(path, encoding='utf-8') as f:
-            ckpt = json.load(f)
-    except (OSError, ValueError) as e:  # ValueError: not UTF-8 or not JSON
-        check(False, f'cannot be read ({getattr(e, "strerror", None) or e})')
-    check(isinstance(ckpt, dict) and (ckpt.get('format'), ckpt.get('version')) == ('microgpt', 1),
-          'is not a microgpt checkpoint of version 1')
-    config, chars, weights = ckpt.get('config'), ckpt.get('chars'), ckpt.get('weights')
-    check(isinstance(config, dict) and set(config) == set(asdict(Config())) and
-          all(type(n) is int and n > 0 for n in config.values()) and
-          config['n_embd'] % config['n_head'] == 0, 'has a bad "config"')
-    check(isinstance(chars, str) and len(set(chars)) == len(chars), 'needs distinct "chars"')
-    config, tokenizer = Config(**config), Tokenizer(chars)
+            checkpoint = json.load(f)
+    except OSError as e:
+        bad(f'cannot be read ({e.strerror})')
+    except ValueError as e:  # not UTF-8 or not JSON
+        bad(f'cannot be read ({e})')
+    if not isinstance(checkpoint, dict) or checkpoint.get('format') != 'microgpt' \
+            or checkpoint.get('version') != 1:
+        bad('is not a microgpt checkpoint of version 1')
+    sizes = checkpoint.get('config')
+    if not isinstance(sizes, dict) or set(sizes) != set(asdict(Config())) \
+            or not all(type(n) is int and n > 0 for n in sizes.values()) \
+            or sizes['n_embd'] % sizes['n_head']:
+        bad('has a bad "config"')
+    chars = checkpoint.get('chars')
+    if not isinstance(chars, str) or len(set(chars)) != len(chars):
+        bad('needs distinct "chars"')
+    config = Config(**sizes)
+    tokenizer = Tokenizer(chars)
+    weights = checkpoint.get('weights')
     shapes = param_shapes(config, tokenizer.vocab_size)
-    check(isinstance(weights, dict) and set(weights) == set(shapes) and all(
-        isinstance(weights[name], list) and len(weights[name]) == rows and all(isinstance(row, list)
-        and len(row) == cols for row in weights[name]) for name, (rows, cols) in shapes.items()),
-        f'has weights of other names or shapes than its config needs: {shapes}')
-    check(all(type(x) in (int, float) and math.isfinite(x) for name in shapes
-              for row in weights[name] for x in row), 'has a weight that is not a finite number')
-    return config, tokenizer, {name: [[Value(float(x)) for x in row] for row in weights[name]]
-                               for name in shapes}
-def mean_loss(docs, tokenizer, params, config):
+    if not isinstance(weights, dict):
+        bad('has no "weights" object')
+    for name in weights:
+        if name not in shapes:
+            bad(f'has a weight {name!r:.40} that its config does not need')
+    for name, (rows, cols) in shapes.items():
+        matrix = weights.get(name)
+        if not isinstance(matrix, list) or len(matrix) != rows \
+                or not all(isinstance(row, list) and len(row) == cols for row in matrix):
+            bad(f'has no {name} of the shape its config needs ({rows} x {cols})')
+        if not all(type(x) in (int, float) and math.isfinite(x) for row in matrix for x in row):
+            bad(f'has a weight in {name} that is not a finite number')
+    params = {name: [[Value(float(x)) for x in row] for row in weights[name]] for name in shapes}
+    return config, tokenizer, params
+
+
+def progress_line(step, steps, loss, seconds):
+    ms_per_step = seconds * 1000 / step
+    eta_seconds = ms_per_step * (steps - step) / 1000
+    return (f'step {step:{len(str(steps))}d}/{steps} | loss {loss:.4f} | '
+            f'{ms_per_step:.1f} ms/step | ETA {eta_seconds:.0f}s')
+
+
+def train_with_progress(docs, tokenizer, params, config, steps, lr):
+    """Part 1's train() with a progress line: on a terminal one line that rewrites itself, else
+    a line every ~10%. Ctrl-C stops it and keeps what was learned. Returns the steps' losses."""
+    on_terminal = sys.stdout.isatty()
+    print_every = max(1, steps // 10)
     losses = []
-    for doc in docs:
-        losses.append(document_loss(doc, tokenizer, params, config).data)
-        Value.tape.clear()  # no backward() follows: let this graph go
-    return sum(losses) / len(losses)
-def run(args):
-    path = find_names_file() if args.input == 'names.txt' else args.input
+    start = time.perf_counter()
     try:
-        docs = load_docs(path)
-    except (OSError, UnicodeDecodeError) as e:
-        fail(f'cannot read {path} ({getattr(e, "strerror", None) or "it is not UTF-8"}): give '
-             '--input a UTF-8 text file')
-    if not docs:
-        fail(f'{path} has no documents: give --input a file with one document on each line')
-    random.Random(args.seed).shuffle(docs)
-    given = {name: getattr(args, name) for name in asdict(Config()) if hasattr(args, name)}
+        for loss in train(docs, tokenizer, params, config, steps, lr):
+            losses.append(loss)
+            line = progress_line(len(losses), steps, loss, time.perf_counter() - start)
+            if on_terminal:
+                print('\r' + line, end='', flush=True)
+            elif len(losses) % print_every == 0 or len(losses) == steps:
+                print(line, flush=True)
+        if on_terminal:
+            print()
+    except KeyboardInterrupt:
+        print(f'\ninterrupted at step {len(losses)} of {steps}: keeping what was learned so far')
+    if losses:
+        last = losses[-100:]
+        print(f'trained {len(losses)} steps in {time.perf_counter() - start:.1f}s: loss '
+              f'{losses[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of the last '
+              f'{len(last)}')
+        print(f'loss curve: {sparkline(losses)}')
+    return losses
+
+
+def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
+    bounds = [i * len(losses) // width for i in range(width + 1)]
+    chunks = [losses[bounds[i]:bounds[i + 1]] for i in range(width)]
+    means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
+    low = min(means)
+    span = (max(means) - low) or 1
+    bars = ''.join('▁▂▃▄▅▆▇█'[int(7.99 * (m - low) / span)] for m in means)
+    return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
+
+
+def flags_from_environment():  # in a notebook, sys.argv holds the kernel's own arguments
+    try:
+        return shlex.split(os.environ.get('MICROGPT_ARGS', ''))
+    except ValueError as e:
+        fail(f'cannot read MICROGPT_ARGS ({e})')
+
+
+if __name__ == '__main__':
+    # flags: from the command line, or in a notebook or IPython from MICROGPT_ARGS
+    in_ipython = 'IPython' in sys.modules
+    args = parse_args(flags_from_environment() if in_ipython else sys.argv[1:])
+    use_efficiency(not args.reference)
+
+    # init the dataset
+    input_path = args.input or find_names_file()
+    docs = read_docs(input_path)
+    train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
+
+    # init the model: from a checkpoint, or new with random weights
     if args.load:
         config, tokenizer, params = load_checkpoint(args.load)
-        if any(value != getattr(config, name) for name, value in given.items()):
-            fail(f'the size flags disagree with the checkpoint\'s {config}: leave them out')
+        if any(value != getattr(config, name) for name, value in size_flags(args).items()):
+            fail(f"the size flags disagree with the checkpoint's {config}: leave them out")
     else:
-        config, tokenizer = Config(**given), Tokenizer(''.join(sorted(set(''.join(docs)))))
+        config = Config(**size_flags(args))
+        tokenizer = Tokenizer.from_docs(docs)
         params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
     unknown = ''.join(sorted(set(''.join(docs) + args.prompt) - set(tokenizer.chars)))
-    if unknown or len(args.prompt) >= config.block_size:
+    if unknown:
         fail(f'{unknown!r} is not in the vocabulary {tokenizer.chars!r}: use only its characters '
-             'in --prompt (and --input)' if unknown else f'--prompt is {len(args.prompt)} '
-             f'characters; block_size {config.block_size} fits {config.block_size - 1} at most')
-    n_val = int(len(docs) * args.val_fraction)
-    train_docs, val_docs = docs[:len(docs) - n_val], docs[len(docs) - n_val:]
-    print(f'dataset: {len(docs):,} documents in {path} ({len(train_docs):,} train, {n_val:,} '
-          f'validation)\nvocabulary: {tokenizer.vocab_size} tokens ({len(tokenizer.chars)} '
-          f'characters + BOS)\nmodel: {len(flatten(params)):,} parameters, {config}')
+             'in --prompt (and --input)')
+    if len(args.prompt) >= config.block_size:
+        fail(f'--prompt is {len(args.prompt)} characters; block_size {config.block_size} fits '
+             f'{config.block_size - 1} at most')
+    print(f'dataset: {len(docs):,} documents in {input_path} ({len(train_docs):,} train, '
+          f'{len(val_docs):,} validation)')
+    print(f'vocabulary: {tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS)')
+    print(f'model: {len(flatten(params)):,} parameters, {config}')
+
+    # training loop
+    losses = []
     if args.steps:
-        train(train_docs, tokenizer, params, config, args.steps, args.lr)
+        losses = train_with_progress(train_docs, tokenizer, params, config, args.steps, args.lr)
     if args.save:
         save_checkpoint(args.save, config, tokenizer, params)
         print(f'saved the model to {args.save}')
-    n_eval = min(500, n_val or len(train_docs))
-    val_loss = f'{mean_loss(val_docs[:n_eval], tokenizer, params, config):.4f}' if n_val else '-'
-    print(f'held-out loss: {val_loss} on {n_eval if n_val else 0} validation docs, '
-          f'{mean_loss(train_docs[:n_eval], tokenizer, params, config):.4f} on {n_eval} train docs')
-    rng, train_set, val_set, n_new = random.Random(args.seed), set(train_docs), set(val_docs), 0
+
+    # evaluate: the loss on documents the model never trained on, and on as many it did
+    n_eval = min(500, len(val_docs) or len(train_docs))
+    train_loss = mean_loss(train_docs[:n_eval], tokenizer, params, config)
+    if val_docs:
+        val_loss = mean_loss(val_docs[:n_eval], tokenizer, params, config)
+        print(f'held-out loss: {val_loss:.4f} on {n_eval} validation docs, '
+              f'{train_loss:.4f} on {n_eval} train docs')
+    else:
+        print(f'held-out loss: - on 0 validation docs, {train_loss:.4f} on {n_eval} train docs')
+
+    # sample new documents, and say which are real ones
+    rng = random.Random(args.seed)
+    train_set = set(train_docs)
+    val_set = set(val_docs)
+    n_new = 0
     for i in range(args.samples):
         text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
-        status = 'in train' if text in train_set else 'in val' if text in val_set else 'new'
-        n_new += status == 'new'
+        if text in train_set:
+            status = 'in train'
+        elif text in val_set:
+            status = 'in val'
+        else:
+            status = 'new'
+            n_new += 1
         print(f'sample {i + 1:2d}: {text:{config.block_size}s} {status}')
-    print(f'{n_new} of {args.samples} samples are new (not documents in {path})')
-
-if __name__ == '__main__':
-    # In a notebook or IPython, sys.argv holds the kernel's own arguments, not ours: there the
-    # flags come from the MICROGPT_ARGS environment variable (e.g. "--steps 100"), if it is set.
-    in_ipython = 'IPython' in sys.modules
-    run(parse_args(shlex.split(os.environ.get('MICROGPT_ARGS', '')) if in_ipython else None))
+    print(f'{n_new} of {args.samples} samples are new (not documents in {input_path})')

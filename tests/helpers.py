@@ -1,5 +1,6 @@
 """Shared by the tests: import microgpt.py from the repository root, and finite differences."""
 import os
+import random
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,3 +18,25 @@ def numerical_grad(f, x, h=1e-6):
 def assert_close(test, analytic, numeric, rel=1e-6, floor=1e-8, what=''):
     test.assertLessEqual(abs(analytic - numeric), rel * max(abs(analytic), abs(numeric)) + floor,
                          f'{what}: autograd {analytic!r} vs finite differences {numeric!r}')
+
+
+class efficiency:
+    """`with efficiency(False):` runs Part 1 alone (as --reference does); Part 2 is back after."""
+    def __init__(self, on):
+        self.on = on
+
+    def __enter__(self):
+        microgpt.use_efficiency(self.on)
+
+    def __exit__(self, *exception):
+        microgpt.use_efficiency(True)
+
+
+def names_setup(seed=42, config=None):
+    """names.txt as the default run prepares it: shuffled, split, a tokenizer, fresh weights."""
+    docs = microgpt.load_docs(NAMES)
+    train_docs, val_docs = microgpt.split_docs(docs, seed, 0.1)
+    tokenizer = microgpt.Tokenizer.from_docs(docs)
+    config = config or microgpt.Config()
+    params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(seed))
+    return train_docs, tokenizer, config, params

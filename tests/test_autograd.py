@@ -64,63 +64,87 @@ class TestValueOps(unittest.TestCase):
 
 
 class TestFusedOps(unittest.TestCase):
-    def test_dot_matches_finite_differences(self):
-        rng = random.Random(0)
-        a_data = [rng.uniform(-1, 1) for _ in range(5)]
-        b_data = [rng.uniform(-1, 1) for _ in range(5)]
-        a, b = [Value(x) for x in a_data], [Value(x) for x in b_data]
-        out = microgpt.dot(a, b)
-        self.assertAlmostEqual(out.data, sum(x * y for x, y in zip(a_data, b_data)))
-        out.backward()
-        for i in range(5):
-            def f_a(t):
-                return sum(x * y for x, y in zip(a_data[:i] + [t] + a_data[i + 1:], b_data))
-            def f_b(t):
-                return sum(x * y for x, y in zip(a_data, b_data[:i] + [t] + b_data[i + 1:]))
-            assert_close(self, a[i].grad, numerical_grad(f_a, a_data[i]), what=f'a[{i}]')
-            assert_close(self, b[i].grad, numerical_grad(f_b, b_data[i]), what=f'b[{i}]')
+    """Part 2's fused nodes: their numbers and every local gradient against finite differences."""
 
-    def test_dot_of_a_vector_with_itself_counts_both_factors(self):
+    def check_against_finite_differences(self, f, data, what):
+        """f maps a list of Values to a list of Values; checks d out_i / d in_j for all i, j."""
+        outputs = len(f([Value(x) for x in data]))
+        for i in range(outputs):
+            inputs = [Value(x) for x in data]
+            f(inputs)[i].backward()
+            for j in range(len(data)):
+                numeric = numerical_grad(
+                    lambda t: f([Value(x) for x in data[:j] + [t] + data[j + 1:]])[i].data,
+                    data[j])
+                assert_close(self, inputs[j].grad, numeric, what=f'{what}: d out_{i}/d in_{j}')
+
+    def test_linear_fused_matches_plain_linear_and_finite_differences(self):
+        rng = random.Random(1)
+        data = [rng.uniform(-1, 1) for _ in range(4 + 3 * 4)]
+
+        def f(values, linear):
+            return linear(values[:4], [values[4 + 4 * r:8 + 4 * r] for r in range(3)])
+        self.check_against_finite_differences(lambda v: f(v, microgpt.linear_fused), data,
+                                              'linear_fused')
+        for fused, plain in zip(f([Value(x) for x in data], microgpt.linear_fused),
+                                f([Value(x) for x in data], microgpt.REFERENCE['linear'])):
+            self.assertAlmostEqual(fused.data, plain.data, places=14)
+
+    def test_linear_fused_of_a_vector_with_itself_counts_both_factors(self):
         x = [Value(2.0), Value(-3.0)]
-        microgpt.dot(x, x).backward()  # d/dx_i sum x^2 = 2 x_i
+        microgpt.linear_fused(x, [x])[0].backward()  # d/dx_i sum x^2 = 2 x_i
         self.assertEqual([v.grad for v in x], [4.0, -6.0])
 
-    def test_linear_matches_separate_dots(self):
-        rng = random.Random(1)
-        x = [Value(rng.uniform(-1, 1)) for _ in range(4)]
-        w = [[Value(rng.uniform(-1, 1)) for _ in range(4)] for _ in range(3)]
-        self.assertEqual([y.data for y in microgpt.linear(x, w)],
-                         [microgpt.dot(row, x).data for row in w])
+    def test_rmsnorm_fused_matches_finite_differences(self):
+        self.check_against_finite_differences(microgpt.rmsnorm_fused, [0.3, -1.2, 2.0, 0.05],
+                                              'rmsnorm_fused')
 
-    def test_cross_entropy_matches_log_softmax_and_finite_differences(self):
+    def test_attention_fused_matches_finite_differences(self):
+        rng = random.Random(2)
+        head_dim, positions = 3, 4
+        data = [rng.uniform(-2, 2) for _ in range(head_dim * (1 + 2 * positions))]
+
+        def f(values):
+            q = values[:head_dim]
+            rest = values[head_dim:]
+            keys = [rest[t * head_dim:(t + 1) * head_dim] for t in range(positions)]
+            vals = [rest[(positions + t) * head_dim:(positions + t + 1) * head_dim]
+                    for t in range(positions)]
+            return microgpt.attention_fused(q, keys, vals)
+        self.check_against_finite_differences(f, data, 'attention_fused')
+
+    def test_cross_entropy_fused_matches_log_softmax_and_finite_differences(self):
         logits_data = [1.2, -0.4, 3.1, 0.0, 50.0]  # a large logit: must not overflow
         for target in (0, 2, 4):
             def f(data):
                 top = max(data)
                 return math.log(sum(math.exp(x - top) for x in data)) + top - data[target]
-            logits = [Value(x) for x in logits_data]
-            loss = microgpt.cross_entropy(logits, target)
-            self.assertAlmostEqual(loss.data, f(logits_data))
-            loss.backward()
-            for i in range(len(logits_data)):
-                numeric = numerical_grad(
-                    lambda t: f(logits_data[:i] + [t] + logits_data[i + 1:]), logits_data[i])
-                assert_close(self, logits[i].grad, numeric, what=f'logit {i}, target {target}')
+            self.assertAlmostEqual(
+                microgpt.cross_entropy_fused([Value(x) for x in logits_data], target).data,
+                f(logits_data))
+            self.check_against_finite_differences(
+                lambda v: [microgpt.cross_entropy_fused(v, target)], logits_data,
+                f'cross_entropy_fused, target {target}')
 
-    def test_softmax_sums_to_one_and_every_output_matches_finite_differences(self):
-        data = [0.5, -1.0, 2.0, 60.0]  # a large score: must not overflow
-        weights = microgpt.softmax([Value(x) for x in data])
-        self.assertAlmostEqual(sum(w.data for w in weights), 1.0)
+    def test_mlp_relu_skip_matches_plain_mlp_in_numbers_and_gradients(self):
+        rng = random.Random(3)
+        data = [rng.uniform(-1, 1) for _ in range(4 + 8 * 4 + 4 * 8)]
+        results = []
+        for mlp in (microgpt.mlp_relu_skip, microgpt.REFERENCE['mlp']):
+            values = [Value(x) for x in data]
+            fc1 = [values[4 + 4 * r:8 + 4 * r] for r in range(8)]
+            fc2 = [values[36 + 8 * r:44 + 8 * r] for r in range(4)]
+            out = mlp(values[:4], fc1, fc2)
+            sum(out).backward()
+            results.append(([y.data for y in out], [v.grad for v in values]))
+        for fused, plain in zip(results[0][0] + results[0][1], results[1][0] + results[1][1]):
+            self.assertAlmostEqual(fused, plain, places=14)
+        self.assertIn(0.0, results[1][1][36:])  # some units were off: the skip was exercised
 
-        def f(scores, i):
-            exps = [math.exp(x - max(scores)) for x in scores]
-            return exps[i] / sum(exps)
-        for i in range(len(data)):
-            inputs = [Value(x) for x in data]
-            microgpt.softmax(inputs)[i].backward()
-            for j in range(len(data)):
-                numeric = numerical_grad(lambda t: f(data[:j] + [t] + data[j + 1:], i), data[j])
-                assert_close(self, inputs[j].grad, numeric, what=f'dp_{i}/dx_{j}')
+    def test_softmax_sums_to_one_and_does_not_overflow(self):
+        probs = microgpt.softmax([Value(x) for x in (0.5, -1.0, 2.0, 800.0)])
+        self.assertAlmostEqual(sum(p.data for p in probs), 1.0)
+        self.check_against_finite_differences(microgpt.softmax, [0.5, -1.0, 2.0, 60.0], 'softmax')
 
 
 class TestBackward(unittest.TestCase):
@@ -134,22 +158,63 @@ class TestBackward(unittest.TestCase):
 
     def test_values_made_before_or_after_the_loss_but_not_in_it_get_no_gradient(self):
         x = Value(2.0)
-        unrelated = x * 5  # on the tape before the loss, not part of it
+        unrelated = x * 5
         loss = x * x
-        later = loss * 7  # made from the loss afterwards, so not part of it either
+        later = loss * 7  # made from the loss afterwards, so not part of it
         loss.backward()
         self.assertEqual(x.grad, 4.0)
         self.assertEqual((unrelated.grad, later.grad), (0.0, 0.0))
 
-    def test_backward_twice_through_one_graph_is_a_clear_error(self):
+    def test_backward_twice_through_one_graph_is_a_clear_error_and_keeps_the_gradients(self):
         x = Value(3.0)
         loss = x * x
         loss.backward()
-        with self.assertRaisesRegex(RuntimeError, 'already ran through this graph'):
+        with self.assertRaisesRegex(RuntimeError, 'already ran through this graph and freed it'):
             loss.backward()
-        self.assertEqual(x.grad, 6.0)  # the first pass's gradient is kept
-        (x * x).backward()  # a graph computed again backpropagates again
+        self.assertEqual(x.grad, 6.0)  # the first pass's gradient is kept, not doubled
+        (x * x).backward()  # a graph computed again backpropagates again, adding up
         self.assertEqual(x.grad, 12.0)
+
+    def test_two_losses_sharing_only_inputs_backpropagate_one_after_the_other(self):
+        x = Value(2.0)
+        y = Value(5.0)
+        product = x * y
+        total = x + y
+        product.backward()
+        total.backward()
+        self.assertEqual((x.grad, y.grad), (5.0 + 1.0, 2.0 + 1.0))
+
+    def test_two_losses_from_one_forward_pass_backpropagate_through_their_sum(self):
+        x = Value(2.0)
+        hidden = x * x
+        (hidden * 3 + hidden.exp()).backward()  # d/dx = 3 * 2x + e^(x^2) * 2x
+        assert_close(self, x.grad, 12.0 + math.exp(4.0) * 4.0)
+        x = Value(2.0)
+        hidden = x * x
+        first = hidden * 3
+        second = hidden.exp()
+        first.backward()  # frees hidden's graph, which the second loss also needs
+        with self.assertRaisesRegex(RuntimeError, 'their sum'):
+            second.backward()
+
+    def test_no_grad_computes_numbers_without_a_graph_and_restores_recording(self):
+        x = Value(3.0)
+        with microgpt.no_grad():
+            y = x * x + 1
+        self.assertEqual(y.data, 10.0)
+        y.backward()  # a constant: nothing flows back to x
+        self.assertEqual(x.grad, 0.0)
+        with self.assertRaises(ZeroDivisionError):
+            with microgpt.no_grad():
+                x / 0
+        z = x * x
+        z.backward()
+        self.assertEqual(x.grad, 6.0)  # recording is back on after the exception
+
+    def test_value_repr_shows_data_and_grad(self):
+        x = Value(2.5)
+        (x * 2).backward()
+        self.assertEqual(repr(x), 'Value(data=2.5, grad=2.0)')
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -52,7 +53,7 @@ class TestFlags(CliTest):
         out = ' '.join(self.ok('--help').split())  # undo argparse's line wrapping
         for flag in ('--input', '--steps', '--lr', '--n-embd', '--n-head', '--n-layer',
                      '--block-size', '--seed', '--samples', '--temperature', '--prompt', '--save',
-                     '--load', '--val-fraction'):
+                     '--load', '--val-fraction', '--reference'):
             self.assertIn(flag, out)
         for default in ('1000', '0.01', '16', '42', '20', '0.5', '0.1'):
             self.assertIn(f'default: {default}', out)
@@ -78,6 +79,13 @@ class TestFlags(CliTest):
             self.assertNotEqual(samples_of(reference), samples_of(other), flag)
         self.assertNotEqual(re.findall('loss curve.*', reference),
                             re.findall('loss curve.*', self.ok(*base, '--lr', '0.05')))
+
+    def test_reference_runs_part_1_alone_with_the_same_results(self):
+        base = ['--input', self.docs_path, '--steps', '5', '--samples', '4', *SMALL]
+        fast = self.ok(*base)
+        plain = self.ok(*base, '--reference')
+        self.assertEqual(samples_of(fast), samples_of(plain))
+        self.assertEqual(re.findall('held-out loss.*', fast), re.findall('held-out loss.*', plain))
 
     def test_steps_0_samples_the_untrained_model_and_samples_0_skips_sampling(self):
         out = self.ok('--input', self.docs_path, '--steps', '0', '--samples', '3', *SMALL)
@@ -138,7 +146,7 @@ class TestCheckpoints(CliTest):
         ckpt = self.path('model.json', text='{"the": "old checkpoint"}')
         config = microgpt.Config(n_embd=8, n_head=2)
         tokenizer = microgpt.Tokenizer('ab')
-        params = microgpt.init_params(config, tokenizer.vocab_size, __import__('random').Random(0))
+        params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
         with mock.patch.object(microgpt.os, 'replace', side_effect=KeyboardInterrupt):
             with self.assertRaises(KeyboardInterrupt):
                 microgpt.save_checkpoint(ckpt, config, tokenizer, params)
@@ -218,6 +226,7 @@ class TestBadInput(CliTest):
                  (variant('shape.json', lambda c: c['weights']['wte'].pop()), 'shape'),
                  (variant('row.json', lambda c: c['weights']['lm_head'][0].pop()), 'shape'),
                  (variant('names.json', lambda c: c['weights'].pop('wpe')), 'shape'),
+                 (variant('extra.json', lambda c: c['weights'].update(wxe=[])), 'wxe'),
                  (variant('nan.json', lambda c: c['weights']['wpe'][0].__setitem__(0, 1e999)),
                   'finite'),
                  (variant('str.json', lambda c: c['weights']['wpe'][0].__setitem__(0, '1')),

@@ -2,7 +2,7 @@ import math
 import random
 import unittest
 
-from tests.helpers import NAMES, assert_close, microgpt
+from tests.helpers import NAMES, assert_close, efficiency, microgpt
 
 
 def tiny_model(seed=0):
@@ -15,7 +15,7 @@ def tiny_model(seed=0):
 class TestModel(unittest.TestCase):
     def test_default_config_on_names_has_4192_parameters_and_27_tokens(self):
         docs = microgpt.load_docs(NAMES)
-        tokenizer = microgpt.Tokenizer(''.join(sorted(set(''.join(docs)))))
+        tokenizer = microgpt.Tokenizer.from_docs(docs)
         self.assertEqual(tokenizer.vocab_size, 27)
         params = microgpt.init_params(microgpt.Config(), tokenizer.vocab_size, random.Random(0))
         self.assertEqual(len(microgpt.flatten(params)), 4192)
@@ -25,18 +25,19 @@ class TestModel(unittest.TestCase):
         self.assertEqual((len(params['layer0.mlp_fc1']), len(params['layer0.mlp_fc1'][0])),
                          (64, 16))  # [out][in]
 
-    def test_every_parameter_gradient_matches_finite_differences(self):
+    def test_every_parameter_gradient_matches_finite_differences_in_part_1_and_part_2(self):
+        for on in (False, True):
+            with self.subTest(efficiency=on), efficiency(on):
+                self.check_every_parameter_gradient()
+
+    def check_every_parameter_gradient(self):
         config, tokenizer, params = tiny_model()
         doc = 'abcde'  # longer than block_size: the truncation is differentiated too
 
-        def loss():
-            return microgpt.document_loss(doc, tokenizer, params, config)
-
-        def loss_value():  # forward only: clear the tape, as nothing backpropagates through it
-            value = loss().data
-            microgpt.Value.tape.clear()
-            return value
-        loss().backward()
+        def loss_value():
+            with microgpt.no_grad():
+                return microgpt.document_loss(doc, tokenizer, params, config).data
+        microgpt.document_loss(doc, tokenizer, params, config).backward()
         flat = microgpt.flatten(params)
         self.assertEqual(len(flat), 6 * 8 + 4 * 8 + 6 * 8 + 2 * (4 * 64 + 2 * 8 * 32))
         h = 1e-6
@@ -57,7 +58,8 @@ class TestModel(unittest.TestCase):
         config, tokenizer, params = tiny_model(seed=1)
 
         def logits_per_position(tokens):
-            keys, values = [[] for _ in range(config.n_layer)], [[] for _ in range(config.n_layer)]
+            keys = [[] for _ in range(config.n_layer)]
+            values = [[] for _ in range(config.n_layer)]
             return [[v.data for v in microgpt.gpt(t, pos, keys, values, params, config)]
                     for pos, t in enumerate(tokens)]
         first = logits_per_position([5, 0, 1, 2])
@@ -66,8 +68,13 @@ class TestModel(unittest.TestCase):
         self.assertNotEqual(first[3], second[3])  # and the model does read its input
 
     def test_logits_follow_the_documented_math_computed_with_plain_numbers(self):
-        # The model of the core issue, written out with floats and a ReLU on every unit: the
-        # fused ops and the skipped (zero) ReLU units must give the same logits.
+        # The model of the core issue, written out with floats and a ReLU on every unit: Part 1,
+        # and Part 2's fused ops and skipped (zero) ReLU units, must give the same logits.
+        for on in (False, True):
+            with self.subTest(efficiency=on), efficiency(on):
+                self.check_logits_against_plain_numbers()
+
+    def check_logits_against_plain_numbers(self):
         config, tokenizer, params = tiny_model(seed=2)
         w = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
 
@@ -107,8 +114,9 @@ class TestModel(unittest.TestCase):
                 self.assertAlmostEqual(got.data, want, places=12)
 
     def test_rmsnorm_gives_unit_root_mean_square(self):
-        out = microgpt.rmsnorm([microgpt.Value(x) for x in (3.0, -4.0, 12.0)])
-        self.assertAlmostEqual(math.sqrt(sum(v.data ** 2 for v in out) / 3), 1.0, places=5)
+        for rmsnorm in (microgpt.REFERENCE['rmsnorm'], microgpt.rmsnorm_fused):
+            out = rmsnorm([microgpt.Value(x) for x in (3.0, -4.0, 12.0)])
+            self.assertAlmostEqual(math.sqrt(sum(v.data ** 2 for v in out) / 3), 1.0, places=5)
 
 
 if __name__ == '__main__':

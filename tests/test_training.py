@@ -4,21 +4,12 @@ import math
 import random
 import unittest
 
-from tests.helpers import NAMES, microgpt
-
-
-def names_setup(seed=42):
-    docs = microgpt.load_docs(NAMES)
-    random.Random(seed).shuffle(docs)
-    tokenizer = microgpt.Tokenizer(''.join(sorted(set(''.join(docs)))))
-    config = microgpt.Config()
-    params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(seed))
-    return docs, tokenizer, config, params
+from tests.helpers import microgpt, names_setup
 
 
 def quiet_train(*args):
     with contextlib.redirect_stdout(io.StringIO()):
-        return microgpt.train(*args)
+        return microgpt.train_with_progress(*args)
 
 
 class TestTraining(unittest.TestCase):
@@ -41,12 +32,12 @@ class TestTraining(unittest.TestCase):
         docs, tokenizer, config, params = names_setup(seed=8)
         self.assertNotEqual(quiet_train(docs, tokenizer, params, config, 20, 0.01), runs[0][0])
 
-    def test_evaluation_and_sampling_do_not_keep_their_graphs_on_the_tape(self):
+    def test_train_yields_each_steps_loss_as_it_goes(self):
         docs, tokenizer, config, params = names_setup()
-        microgpt.mean_loss(docs[:3], tokenizer, params, config)
-        self.assertEqual(microgpt.Value.tape, [])
-        microgpt.sample(params, config, tokenizer, random.Random(0), 0.5)
-        self.assertEqual(microgpt.Value.tape, [])
+        steps = microgpt.train(docs, tokenizer, params, config, 3, 0.01)
+        first = next(steps)
+        self.assertLess(abs(first - math.log(tokenizer.vocab_size)), 0.2)
+        self.assertEqual(len(list(steps)), 2)
 
     def test_ctrl_c_keeps_the_steps_done_even_when_none_are(self):
         class InterruptedDocs(list):  # Ctrl-C arrives while step `at` fetches its document
@@ -61,7 +52,7 @@ class TestTraining(unittest.TestCase):
         docs, tokenizer, config, params = names_setup()
         for at in (0, 3):
             with contextlib.redirect_stdout(io.StringIO()) as out:
-                losses = microgpt.train(InterruptedDocs(docs, at), tokenizer, params, config,
+                losses = microgpt.train_with_progress(InterruptedDocs(docs, at), tokenizer, params, config,
                                         10, 0.01)
             self.assertEqual(len(losses), at)
             self.assertIn(f'interrupted at step {at} of 10', out.getvalue())

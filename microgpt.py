@@ -1,27 +1,13 @@
-"""microgpt: a whole GPT in one dependency-free file, to read top to bottom.
-
-Part 1 is the algorithm (dataset, tokenizer, autograd, parameters, model, training, inference),
-Part 2 makes it fast without changing its numbers, Part 3 is the command-line tool around it.
-`python microgpt.py --help` lists the options.
-"""
-import argparse
-import contextlib
-import gc
-import json
-import math
-import os
-import random
-import shlex
-import sys
-import tempfile
-import time
+"""microgpt: a whole GPT in one dependency-free file, to read top to bottom. Part 1 is the
+algorithm, Part 2 makes it fast without changing its numbers, Part 3 is the command-line tool.
+`python microgpt.py --help` lists the options."""
+import argparse, contextlib, gc, json, math, os, random, shlex, sys, tempfile, time
 from dataclasses import asdict, dataclass
 from operator import mul
 
-
-# =================================================================================================
-# Part 1: the algorithm. Everything a GPT is, built from one small autograd class.
-# =================================================================================================
+# ==== Part 1: the algorithm ======================================================================
+# Dataset, tokenizer, autograd, parameters, model, training, inference: a whole GPT built from one
+# small class of numbers that remember how they were computed. Nothing here prints or writes.
 
 # ---- Dataset ------------------------------------------------------------------------------------
 # Documents to learn from, one per line: in names.txt each is a first name (~33,000 of them).
@@ -29,16 +15,11 @@ def load_docs(path):
     with open(path, encoding='utf-8-sig') as f:  # -sig: skip a byte-order mark, if there is one
         return [line.strip() for line in f if line.strip()]
 
-
-def split_docs(docs, seed, val_fraction):
-    """Shuffle, then hold the last val_fraction out of training, to test on unseen documents."""
+def split_docs(docs, seed, val_fraction):  # shuffled; the last val_fraction held out of training
     docs = list(docs)
     random.Random(seed).shuffle(docs)
-    n_val = int(len(docs) * val_fraction)
-    train_docs = docs[:len(docs) - n_val]
-    val_docs = docs[len(docs) - n_val:]
-    return train_docs, val_docs
-
+    n_train = len(docs) - int(len(docs) * val_fraction)
+    return docs[:n_train], docs[n_train:]
 
 # ---- Tokenizer ----------------------------------------------------------------------------------
 # A network reads numbers, not text: each distinct character gets an id, and one extra token,
@@ -49,17 +30,11 @@ class Tokenizer:
         self.ids = {ch: i for i, ch in enumerate(chars)}
         self.bos = len(chars)  # the id after the last character's
         self.vocab_size = len(chars) + 1
-
     @classmethod
     def from_docs(cls, docs):  # every character that occurs, sorted
         return cls(''.join(sorted(set(''.join(docs)))))
-
-    def encode(self, text):
-        return [self.ids[ch] for ch in text]
-
-    def decode(self, ids):
-        return ''.join(self.chars[i] for i in ids)
-
+    def encode(self, text): return [self.ids[ch] for ch in text]
+    def decode(self, ids): return ''.join(self.chars[i] for i in ids)
 
 # ---- Autograd -----------------------------------------------------------------------------------
 # Training needs d(loss)/d(parameter) for every parameter. Each Value remembers the Values it was
@@ -68,66 +43,47 @@ class Tokenizer:
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
     record = True  # False inside `with no_grad():`, where no graph is kept
-
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
         self._children = children if Value.record else ()
         self._local_grads = local_grads if Value.record else ()
-
-    def __repr__(self):
-        return f'Value(data={self.data}, grad={self.grad})'
-
+    def __repr__(self): return f'Value(data={self.data}, grad={self.grad})'
     def __add__(self, other):  # d(a+b)/da = 1, d(a+b)/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
-
     def __sub__(self, other):  # d(a-b)/da = 1, d(a-b)/db = -1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data - other.data, (self, other), (1.0, -1.0))
-
     def __mul__(self, other):  # d(ab)/da = b, d(ab)/db = a
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data * other.data, (self, other), (other.data, self.data))
-
     def __truediv__(self, other):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data / other.data, (self, other),
                      (1.0 / other.data, -self.data / other.data ** 2))
-
     def __pow__(self, k):  # k a plain number: d(a^k)/da = k a^(k-1)
         return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
-
     def __neg__(self):  # d(-a)/da = -1
         return Value(-self.data, (self,), (-1.0,))
-
     def log(self):  # d(ln a)/da = 1/a
         return Value(math.log(self.data), (self,), (1.0 / self.data,))
-
     def exp(self):  # d(e^a)/da = e^a
-        out = math.exp(self.data)
-        return Value(out, (self,), (out,))
-
+        e = math.exp(self.data)
+        return Value(e, (self,), (e,))
     def relu(self):  # d(max(a, 0))/da = 1 where a > 0, else 0
         return Value(max(self.data, 0.0), (self,), (float(self.data > 0),))
 
     # A plain number on the left (2 * x, 1 - x, 1 / x, and sum() starting at 0): the ops above.
-    def __radd__(self, other):
-        return self + other
+    __radd__ = __add__  # a + b = b + a
+    __rmul__ = __mul__  # a * b = b * a
+    def __rsub__(self, other): return Value(other) - self
+    def __rtruediv__(self, other): return Value(other) / self
 
-    def __rsub__(self, other):
-        return Value(other) - self
 
-    def __rmul__(self, other):
-        return self * other
-
-    def __rtruediv__(self, other):
-        return Value(other) / self
-
-    def backward(self):
-        """Add d(self)/d(v) to v.grad for every v that self was computed from."""
-        # A topological order: every node after all of its children. Depth-first, with a stack of
-        # our own instead of recursion, so a chain of 100,000 ops cannot overflow Python's.
+    def backward(self):  # adds d(self)/d(v) to v.grad for every v that self was computed from
+        # A topological order: each node after all of its children. Depth-first, with a stack of
+        # our own instead of recursion, so that a chain of 100,000 ops cannot overflow Python's.
         order = []
         visited = set()
         stack = [(self, False)]
@@ -154,17 +110,12 @@ class Value:
                 node._children = ()
                 node._local_grads = None
 
-
-class no_grad:
-    """`with no_grad():` computes values without keeping the graph, for when no backward() follows
-    (evaluating, sampling): less memory, less time. Values made inside are constants."""
+class no_grad:  # `with no_grad():` keeps no graph, where no backward() follows (as in PyTorch)
     def __enter__(self):
         self.was_recording = Value.record
         Value.record = False
-
     def __exit__(self, *exception):
         Value.record = self.was_recording
-
 
 # ---- Parameters ---------------------------------------------------------------------------------
 # What the model knows lives in weight matrices, random at first and adjusted by training.
@@ -175,7 +126,6 @@ class Config:
     n_head: int = 4       # attention heads; each sees n_embd // n_head of the vector
     n_layer: int = 1      # transformer blocks
     block_size: int = 16  # the longest context, in tokens
-
 
 def param_shapes(config, vocab_size):  # name -> (rows, columns)
     n_embd = config.n_embd
@@ -188,38 +138,32 @@ def param_shapes(config, vocab_size):  # name -> (rows, columns)
         shapes[f'layer{i}.mlp_fc2'] = (n_embd, 4 * n_embd)
     return shapes
 
-
 def init_params(config, vocab_size, rng):
     params = {}
     for name, (rows, cols) in param_shapes(config, vocab_size).items():
         params[name] = [[Value(rng.gauss(0, 0.08)) for _ in range(cols)] for _ in range(rows)]
     return params
 
-
 def flatten(params):
     return [p for matrix in params.values() for row in matrix for p in row]
-
 
 # ---- Model --------------------------------------------------------------------------------------
 # The GPT reads one token at a time and returns logits: a score for each possible next token.
 # Attention looks back at the keys and values of earlier positions, cached in keys[layer] and
-# values[layer]; since the cache holds only positions up to now, no future token leaks in.
+# values[layer]; as the cache holds only positions up to now, no later token can leak in.
 def linear(x, w):  # y = W x
     return [sum(w_ij * x_j for w_ij, x_j in zip(row, x)) for row in w]
-
 
 def rmsnorm(x):  # x scaled to a root mean square of 1
     mean_square = sum(x_i * x_i for x_i in x) / len(x)
     scale = (mean_square + 1e-5) ** -0.5
     return [x_i * scale for x_i in x]
 
-
 def softmax(logits):  # scores -> probabilities that sum to 1
-    max_logit = max(logit.data for logit in logits)  # subtracted so exp() cannot overflow
+    max_logit = max(logit.data for logit in logits)  # subtracted so that exp() cannot overflow
     exps = [(logit - max_logit).exp() for logit in logits]
     total = sum(exps)
     return [e / total for e in exps]
-
 
 def attention(q, keys, values):  # one head: a mix of the values, weighted by how q matches keys
     head_dim = len(q)
@@ -227,12 +171,10 @@ def attention(q, keys, values):  # one head: a mix of the values, weighted by ho
     attn_weights = softmax(attn_logits)
     return [sum(weight * v[j] for weight, v in zip(attn_weights, values)) for j in range(head_dim)]
 
-
 def mlp(x, w_fc1, w_fc2):  # widen to 4 * n_embd, keep the positive part (ReLU), project back
     hidden = linear(x, w_fc1)
     hidden = [h.relu() for h in hidden]
     return linear(hidden, w_fc2)
-
 
 def gpt(token, pos, keys, values, params, config):
     head_dim = config.n_embd // config.n_head
@@ -242,7 +184,7 @@ def gpt(token, pos, keys, values, params, config):
     x = rmsnorm(x)
     for i in range(config.n_layer):
         layer = f'layer{i}.'
-        # Multi-head causal self-attention, added to the residual stream.
+        # 1) Multi-head causal self-attention, added to the residual stream.
         x_residual = x
         x = rmsnorm(x)
         q = linear(x, params[layer + 'attn_wq'])
@@ -258,7 +200,7 @@ def gpt(token, pos, keys, values, params, config):
             x_attn.extend(head_out)
         x = linear(x_attn, params[layer + 'attn_wo'])
         x = [a + b for a, b in zip(x, x_residual)]
-        # MLP, added to the residual stream.
+        # 2) MLP, added to the residual stream.
         x_residual = x
         x = rmsnorm(x)
         x = mlp(x, params[layer + 'mlp_fc1'], params[layer + 'mlp_fc2'])
@@ -266,14 +208,11 @@ def gpt(token, pos, keys, values, params, config):
     logits = linear(x, params['lm_head'])
     return logits
 
-
-def cross_entropy(logits, target):  # -log of the probability the model gave the right token
+def cross_entropy(logits, target):  # -log of the probability given to the right token
     probs = softmax(logits)
     return -probs[target].log()
 
-
-def document_loss(doc, tokenizer, params, config):
-    """Mean next-token loss over the document, framed by BOS, at most block_size positions."""
+def document_loss(doc, tokenizer, params, config):  # mean next-token loss, <= block_size positions
     tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
     n = min(config.block_size, len(tokens) - 1)
     keys = [[] for _ in range(config.n_layer)]
@@ -284,24 +223,19 @@ def document_loss(doc, tokenizer, params, config):
         losses.append(cross_entropy(logits, tokens[pos + 1]))
     return sum(losses) / n
 
-
 # ---- Training -----------------------------------------------------------------------------------
 # One document per step: forward to the loss, backward to the gradients, then Adam moves each
 # parameter a little downhill. The learning rate decays linearly to 0 over the run.
 def adam_update(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
-    bias_correction1 = 1 - beta1 ** (step + 1)  # m and v start at 0: undo that pull towards 0
-    bias_correction2 = 1 - beta2 ** (step + 1)
     for i, p in enumerate(param_list):
         m[i] = beta1 * m[i] + (1 - beta1) * p.grad  # running mean of the gradient
         v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2  # and of its square
-        m_hat = m[i] / bias_correction1
-        v_hat = v[i] / bias_correction2
+        m_hat = m[i] / (1 - beta1 ** (step + 1))  # bias corrections: m and v started at 0
+        v_hat = v[i] / (1 - beta2 ** (step + 1))
         p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)
         p.grad = 0.0
 
-
-def train(docs, tokenizer, params, config, steps, lr):
-    """Train for `steps` steps, yielding each step's loss as it is done."""
+def train(docs, tokenizer, params, config, steps, lr):  # yields each step's loss as it is done
     param_list = flatten(params)
     m = [0.0] * len(param_list)
     v = [0.0] * len(param_list)
@@ -311,12 +245,10 @@ def train(docs, tokenizer, params, config, steps, lr):
         adam_update(param_list, m, v, step, lr * (1 - step / steps))
         yield loss.data
 
-
 def mean_loss(docs, tokenizer, params, config):  # how well the model predicts these documents
     with no_grad():
         losses = [document_loss(doc, tokenizer, params, config).data for doc in docs]
     return sum(losses) / len(losses)
-
 
 # ---- Inference ----------------------------------------------------------------------------------
 # Start from BOS (and any prompt), then draw each next token from the model's probabilities until
@@ -337,12 +269,10 @@ def sample(params, config, tokenizer, rng, temperature=0.5, prompt=''):
             tokens.append(next_token)
     return tokenizer.decode(tokens[1:])
 
-
-# =================================================================================================
-# Part 2: efficiency. Each lever replaces one piece of Part 1 with a version that gives the same
-# numbers from a smaller graph or with less work; use_efficiency(False), or --reference, runs
-# Part 1 alone. The gains are measured in README.md (Speed).
-# =================================================================================================
+# ==== Part 2: efficiency =========================================================================
+# Each lever below replaces one piece of Part 1 with a version that gives the same numbers with
+# less work, mostly from a smaller graph: graph size is what costs. use_efficiency(False), or the
+# flag --reference, runs Part 1 alone. The gains are measured in README.md (Speed).
 
 # One node per output of a layer instead of 2n: y_i = sum_j w_ij x_j, dy_i/dw_ij = x_j,
 # dy_i/dx_j = w_ij. Under no_grad only the numbers are computed.
@@ -354,7 +284,6 @@ def linear_fused(x, w):
     return [Value(sum(map(mul, row_data, x_data)), row + x, x_data + row_data)
             for row, row_data in zip(w, rows_data)]
 
-
 # The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n.
 def rmsnorm_fused(x):
     x_data = [x_i.data for x_i in x]
@@ -362,7 +291,6 @@ def rmsnorm_fused(x):
     local_grads = [-x_i * scale ** 3 / len(x) for x_i in x_data] if Value.record else ()
     scale = Value(scale, x, local_grads)
     return [x_i * scale for x_i in x]
-
 
 # One node per output of a head, softmax included, so a head's edges grow as T, not T^2, with
 # the context length T: out_j = sum_t p_t v_tj, p = softmax(s), s_t = q.k_t / sqrt(head_dim);
@@ -390,7 +318,6 @@ def attention_fused(q, keys, values):
         head_out.append(Value(out_j, scores + [v[j] for v in values], score_grads + probs))
     return head_out
 
-
 # The ReLU passes a positive unit as it is (slope 1) and makes the others exactly 0 (slope 0),
 # so fc2 can read the positive units only: the same sums and gradients, about half the edges.
 def mlp_relu_skip(x, w_fc1, w_fc2):
@@ -398,7 +325,6 @@ def mlp_relu_skip(x, w_fc1, w_fc2):
     active_units = [j for j, h in enumerate(hidden) if h.data > 0]
     w_fc2_active = [[row[j] for j in active_units] for row in w_fc2]
     return linear_fused([hidden[j] for j in active_units], w_fc2_active)
-
 
 # Softmax and -log in one node, computed as log(sum_i e^(x_i - m)) + m - x_target (m the max
 # logit, so nothing overflows): d/dx_i = p_i - [i = target].
@@ -412,22 +338,18 @@ def cross_entropy_fused(logits, target):
         return Value(loss)
     return Value(loss, logits, [e / total - (i == target) for i, e in enumerate(exps)])
 
-
 # The tape: while document_loss_on_tape runs, every Value made is appended to `tape`. A Value is
 # always made after its children, so the tape read backwards is a topological order, and
 # backward() on that loss needs no graph search (which touched every edge: a fifth of a step).
 # backward() on any other Value searches the graph as in Part 1.
 tape = []
 tape_loss = None  # the loss whose graph is on the tape
-
-
 def value_init_on_tape(self, data, children=(), local_grads=()):  # Value.__init__, recording
     self.data = data
     self.grad = 0.0
     self._children = children
     self._local_grads = local_grads
     tape.append(self)
-
 
 def document_loss_on_tape(doc, tokenizer, params, config):
     global tape, tape_loss
@@ -441,7 +363,6 @@ def document_loss_on_tape(doc, tokenizer, params, config):
         Value.__init__ = reference_value_init
     tape_loss = loss
     return loss
-
 
 def backward_on_tape(self):
     global tape, tape_loss
@@ -459,7 +380,6 @@ def backward_on_tape(self):
         node._children = ()  # freed, as in Part 1
         node._local_grads = None
 
-
 # The cycle collector paused while a training step runs. A graph has no cycles, so reference
 # counting frees it; the collector would only scan its ~10^5 new objects again and again.
 # Back on (if it was) between steps, also after Ctrl-C.
@@ -473,14 +393,12 @@ def collector_paused():
         if was_enabled:
             gc.enable()
 
-
 def train_collector_paused(docs, tokenizer, params, config, steps, lr):
     losses = REFERENCE['train'](docs, tokenizer, params, config, steps, lr)
     for _ in range(steps):
         with collector_paused():
             loss = next(losses)
         yield loss
-
 
 # Adam with both bias corrections folded into one step size, which is exact:
 # lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)).
@@ -495,79 +413,63 @@ def adam_update_folded(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1
         p.data -= step_size * m[i] / (math.sqrt(v[i]) + eps_scaled)
         p.grad = 0.0
 
-
 LEVERS = {'linear': linear_fused, 'rmsnorm': rmsnorm_fused, 'attention': attention_fused,
           'mlp': mlp_relu_skip, 'cross_entropy': cross_entropy_fused,
           'document_loss': document_loss_on_tape, 'train': train_collector_paused,
           'adam_update': adam_update_folded}
+if sys.implementation.name != 'cpython':  # PyPy's collector is another design: pausing it costs
+    del LEVERS['train']
 REFERENCE = {name: globals()[name] for name in LEVERS}  # Part 1's versions
 reference_backward = Value.backward
 reference_value_init = Value.__init__
-
 
 def use_efficiency(on=True):
     """Part 2's versions in place of Part 1's (the model calls whatever these names hold)."""
     globals().update(LEVERS if on else REFERENCE)
     Value.backward = backward_on_tape if on else reference_backward
 
-
 use_efficiency(True)
 
-
-# =================================================================================================
-# Part 3: the tool. Flags, checks, checkpoints, progress and reports around Parts 1 and 2, then
-# the main program. Bad input gets one line on stderr and exit code 2, never a traceback.
-# =================================================================================================
+# ==== Part 3: the tool ===========================================================================
+# Flags, checks, checkpoints, progress and reports around Parts 1 and 2, then the main program.
+# Bad input gets one line on stderr and exit code 2, never a traceback.
 def fail(problem):
     print(f'microgpt.py: error: {problem}', file=sys.stderr)
     sys.exit(2)
 
-
 SIZE_HELP = {'n_embd': 'width of the vector that represents each token',
-             'n_head': 'attention heads (must divide n_embd)',
-             'n_layer': 'transformer blocks',
-             'block_size': 'the longest context in tokens; longer documents are cut'}
-
+             'n_head': 'attention heads (must divide n_embd)', 'n_layer': 'transformer blocks',
+             'block_size': 'the longest context, in tokens'}
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='microgpt.py', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description='Train a tiny GPT on a text file, then sample new documents like its lines.')
     parser.error = fail  # argparse's own errors in one line too
+    flag = parser.add_argument
     # data
-    parser.add_argument('--input', metavar='PATH',
-                        help='UTF-8 text, one document per line (a document longer than '
-                             'block_size is trained on its first block_size tokens) (default: '
-                             'names.txt beside this script, else in the working directory)')
-    parser.add_argument('--val-fraction', type=float, default=0.1,
-                        help='share of documents held out of training')
-    # model size; SUPPRESS: the attribute exists only when the flag is given
+    flag('--input', metavar='PATH', help='UTF-8 text, one document per line; one longer than '
+         'block_size is trained on its first block_size tokens (default: names.txt beside this '
+         'script, else in the working directory)')
+    flag('--val-fraction', type=float, default=0.1, help='share of documents held out of training')
+    # model size (SUPPRESS: an attribute only if given, so that --load can tell)
     for name, default in asdict(Config()).items():
-        parser.add_argument('--' + name.replace('_', '-'), type=int, default=argparse.SUPPRESS,
-                            metavar='N', help=f"{SIZE_HELP[name]} (default: {default}, or the "
-                                              "--load model's)")
+        flag('--' + name.replace('_', '-'), type=int, default=argparse.SUPPRESS, metavar='N',
+             help=f"{SIZE_HELP[name]} (default: {default}, or the --load model's)")
     # training
-    parser.add_argument('--steps', type=int, default=1000, help='training steps (0: do not train)')
-    parser.add_argument('--lr', type=float, default=0.01,
-                        help='Adam learning rate, decayed linearly to 0')
-    parser.add_argument('--seed', type=int, default=42, help='random seed')
-    parser.add_argument('--reference', action='store_true',
-                        help="run Part 1's plain code only, without Part 2's speed levers")
+    flag('--steps', type=int, default=1000, help='training steps (0: do not train)')
+    flag('--lr', type=float, default=0.01, help='Adam learning rate, decayed linearly to 0')
+    flag('--seed', type=int, default=42, help='random seed')
+    flag('--reference', action='store_true', help="Part 1 alone, without Part 2's speed-ups")
     # checkpoints
-    parser.add_argument('--save', metavar='PATH', help='save the model to this JSON file')
-    parser.add_argument('--load', metavar='PATH',
-                        help='start from this saved model (with --steps 0: only sample)')
+    flag('--save', metavar='PATH', help='save the model to this JSON file')
+    flag('--load', metavar='PATH', help='start from this saved model (with --steps 0: only sample)')
     # sampling
-    parser.add_argument('--samples', type=int, default=20, help='how many documents to sample')
-    parser.add_argument('--temperature', type=float, default=0.5,
-                        help='sampling: lower is safer, higher wilder')
-    parser.add_argument('--prompt', default='', help='text that every sample starts with')
+    flag('--samples', type=int, default=20, help='how many documents to sample')
+    flag('--temperature', type=float, default=0.5, help='sampling: lower is safer, higher wilder')
+    flag('--prompt', default='', help='text that every sample starts with (default: none)')
     args = parser.parse_args(argv)
-    check_args(args)
-    return args
-
-
-def check_args(args):  # `not 0 < x` rather than `x <= 0`, as every comparison with nan is False
+    # `not 0 < x` rather than `x <= 0`: every comparison with nan is False
     if args.steps < 0:
         fail(f'--steps must be 0 or more, not {args.steps}')
     if args.samples < 0:
@@ -578,20 +480,18 @@ def check_args(args):  # `not 0 < x` rather than `x <= 0`, as every comparison w
         fail(f'--temperature must be a positive number, not {args.temperature}')
     if not 0 <= args.val_fraction < 1:
         fail(f'--val-fraction must be at least 0 and below 1, not {args.val_fraction}')
-    sizes = size_flags(args)
-    for name, value in sizes.items():
+    for name, value in size_flags(args).items():
         if value <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, not {value}")
-    config = Config(**sizes)
+    config = Config(**size_flags(args))
     if config.n_embd % config.n_head:
         fail(f'--n-embd must be divisible by n_head ({config.n_head}), not {config.n_embd}')
     if args.save and not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK):
         fail(f'cannot save to {args.save}: its folder is missing or not writable')
-
+    return args
 
 def size_flags(args):  # the size flags given on the command line
     return {name: getattr(args, name) for name in asdict(Config()) if hasattr(args, name)}
-
 
 def find_names_file():  # beside this script, else (as in a notebook) in the working directory
     if '__file__' in globals():
@@ -599,7 +499,6 @@ def find_names_file():  # beside this script, else (as in a notebook) in the wor
         if os.path.exists(beside_script):
             return os.path.relpath(beside_script)
     return 'names.txt'
-
 
 def read_docs(path):
     try:
@@ -611,7 +510,6 @@ def read_docs(path):
     if not docs:
         fail(f'{path} has no documents: give --input a file with one document on each line')
     return docs
-
 
 def save_checkpoint(path, config, tokenizer, params):
     weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
@@ -626,7 +524,6 @@ def save_checkpoint(path, config, tokenizer, params):
     except BaseException:
         os.unlink(tmp_path)
         raise
-
 
 def load_checkpoint(path):
     def bad(problem):
@@ -651,8 +548,8 @@ def load_checkpoint(path):
         bad('needs distinct "chars"')
     config = Config(**sizes)
     tokenizer = Tokenizer(chars)
-    weights = checkpoint.get('weights')
     shapes = param_shapes(config, tokenizer.vocab_size)
+    weights = checkpoint.get('weights')
     if not isinstance(weights, dict):
         bad('has no "weights" object')
     for name in weights:
@@ -668,31 +565,32 @@ def load_checkpoint(path):
     params = {name: [[Value(float(x)) for x in row] for row in weights[name]] for name in shapes}
     return config, tokenizer, params
 
-
-def progress_line(step, steps, loss, seconds):
-    ms_per_step = seconds * 1000 / step
-    eta_seconds = ms_per_step * (steps - step) / 1000
-    return (f'step {step:{len(str(steps))}d}/{steps} | loss {loss:.4f} | '
-            f'{ms_per_step:.1f} ms/step | ETA {eta_seconds:.0f}s')
-
+def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
+    bounds = [i * len(losses) // width for i in range(width + 1)]
+    chunks = [losses[bounds[i]:bounds[i + 1]] for i in range(width)]
+    means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
+    low = min(means)
+    span = (max(means) - low) or 1
+    bars = ''.join('▁▂▃▄▅▆▇█'[int(7.99 * (m - low) / span)] for m in means)
+    return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
 
 def train_with_progress(docs, tokenizer, params, config, steps, lr):
-    """Part 1's train() with a progress line: on a terminal one line that rewrites itself, else
-    a line every ~10%. Ctrl-C stops it and keeps what was learned. Returns the steps' losses."""
+    """train() with a progress line: on a terminal one line that rewrites itself, else a line
+    every ~10%. Ctrl-C stops it, keeping what was learned. Returns the steps' losses."""
     on_terminal = sys.stdout.isatty()
-    print_every = max(1, steps // 10)
     losses = []
     start = time.perf_counter()
     try:
         for loss in train(docs, tokenizer, params, config, steps, lr):
             losses.append(loss)
-            line = progress_line(len(losses), steps, loss, time.perf_counter() - start)
+            ms_per_step = (time.perf_counter() - start) * 1000 / len(losses)
+            eta_seconds = ms_per_step * (steps - len(losses)) / 1000
+            line = (f'step {len(losses):{len(str(steps))}d}/{steps} | loss {loss:.4f} | '
+                    f'{ms_per_step:.1f} ms/step | ETA {eta_seconds:.0f}s')
             if on_terminal:
-                print('\r' + line, end='', flush=True)
-            elif len(losses) % print_every == 0 or len(losses) == steps:
+                print('\r' + line, end='\n' if len(losses) == steps else '', flush=True)
+            elif len(losses) % max(1, steps // 10) == 0 or len(losses) == steps:
                 print(line, flush=True)
-        if on_terminal:
-            print()
     except KeyboardInterrupt:
         print(f'\ninterrupted at step {len(losses)} of {steps}: keeping what was learned so far')
     if losses:
@@ -703,23 +601,11 @@ def train_with_progress(docs, tokenizer, params, config, steps, lr):
         print(f'loss curve: {sparkline(losses)}')
     return losses
 
-
-def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
-    bounds = [i * len(losses) // width for i in range(width + 1)]
-    chunks = [losses[bounds[i]:bounds[i + 1]] for i in range(width)]
-    means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
-    low = min(means)
-    span = (max(means) - low) or 1
-    bars = ''.join('▁▂▃▄▅▆▇█'[int(7.99 * (m - low) / span)] for m in means)
-    return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
-
-
 def flags_from_environment():  # in a notebook, sys.argv holds the kernel's own arguments
     try:
         return shlex.split(os.environ.get('MICROGPT_ARGS', ''))
     except ValueError as e:
         fail(f'cannot read MICROGPT_ARGS ({e})')
-
 
 if __name__ == '__main__':
     # flags: from the command line, or in a notebook or IPython from MICROGPT_ARGS
@@ -753,7 +639,7 @@ if __name__ == '__main__':
     print(f'vocabulary: {tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS)')
     print(f'model: {len(flatten(params)):,} parameters, {config}')
 
-    # training loop
+    # training loop, then the checkpoint
     losses = []
     if args.steps:
         losses = train_with_progress(train_docs, tokenizer, params, config, args.steps, args.lr)
@@ -764,23 +650,21 @@ if __name__ == '__main__':
     # evaluate: the loss on documents the model never trained on, and on as many it did
     n_eval = min(500, len(val_docs) or len(train_docs))
     train_loss = mean_loss(train_docs[:n_eval], tokenizer, params, config)
-    if val_docs:
-        val_loss = mean_loss(val_docs[:n_eval], tokenizer, params, config)
+    val_loss = mean_loss(val_docs[:n_eval], tokenizer, params, config) if val_docs else None
+    if val_loss is None:
+        print(f'held-out loss: - on 0 validation docs, {train_loss:.4f} on {n_eval} train docs')
+    else:
         print(f'held-out loss: {val_loss:.4f} on {n_eval} validation docs, '
               f'{train_loss:.4f} on {n_eval} train docs')
-    else:
-        print(f'held-out loss: - on 0 validation docs, {train_loss:.4f} on {n_eval} train docs')
 
     # sample new documents, and say which are real ones
     rng = random.Random(args.seed)
-    train_set = set(train_docs)
-    val_set = set(val_docs)
     n_new = 0
     for i in range(args.samples):
         text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
-        if text in train_set:
+        if text in train_docs:
             status = 'in train'
-        elif text in val_set:
+        elif text in val_docs:
             status = 'in val'
         else:
             status = 'new'

@@ -1,22 +1,25 @@
-"""Benchmark microgpt.py: ms per training step, default-run wall time, ms per sampled name and
-peak memory, for one or more interpreters side by side, next to a naive-autograd baseline.
+"""Benchmark microgpt.py: ms per training step, default-run wall time, ms per sampled name and peak
+memory, for one or more interpreters side by side, next to Part 1 alone (--reference).
 
     python tests/bench.py                                # this interpreter, 3 repeats
     python tests/bench.py --python python3.11 pypy3      # several interpreters, interleaved
     python tests/bench.py --default-run                  # also time `python microgpt.py`
+    python tests/bench.py --levers                       # each Part 2 lever turned off in turn
+    python tests/bench.py --scaling                      # block_size, n_embd, n_layer sweeps
+    python tests/bench.py --scaling --compare OLD.py     # the same for another microgpt.py
 
 Not a unit test (the file name keeps unittest from collecting it). The machines are shared and
-noisy, so every figure is the median of --repeats runs, and the runs of the different
-interpreters and of the baselines are interleaved. A baseline is the same model with the
-speed levers taken out: one graph node per + and * (no fused dot, softmax or cross-entropy) and
-a recursive topological sort instead of the tape, as in the micrograd design. It still shares
-gpt()'s skipping of ReLU-off units, so the ratios it gives are, if anything, too low. It runs
-twice, once with Python's cycle collector at its default (as micrograd runs) and once with it
-run as rarely as microgpt.py runs it, to show how much of the gain comes from the graph alone.
+noisy, so every figure is the median of --repeats runs, each in a fresh process, and the runs
+being compared are interleaved so that a drift in the machine's speed hits them all alike.
+The baseline is Part 1 alone: one graph node per + and *, a graph search for backward() and
+Python's cycle collector at its default, as in the micrograd design.
 """
 import argparse
-import gc
+import contextlib
+import glob
+import io
 import json
+import math
 import os
 import random
 import resource
@@ -26,97 +29,69 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, 'microgpt.py')
+LONG_LINES = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'microgpt_bench_long_lines.txt')
 
 
-def make_naive(microgpt, collector_on):
-    """Swap microgpt's fused ops and tape for the naive ones (same math)."""
-    def naive_dot(a, b, b_data=None):
-        total = 0
-        for x, y in zip(a, b):
-            total = total + x * y
-        return total
-
-    def naive_softmax(logits):
-        top = max(v.data for v in logits)
-        exps = [(v - top).exp() for v in logits]
-        total = sum(exps)
-        return [e / total for e in exps]
-
-    def naive_cross_entropy(logits, target):
-        return -naive_softmax(logits)[target].log()
-
-    def recursive_backward(self):
-        microgpt.Value.tape.clear()  # the naive design keeps no tape: it searches the graph
-        order, visited = [], set()
-
-        def visit(node):
-            if node not in visited:
-                visited.add(node)
-                for child in node._children:
-                    visit(child)
-                order.append(node)
-        visit(self)
-        self.grad = 1.0
-        for node in reversed(order):
-            for child, local_grad in zip(node._children, node._local_grads):
-                child.grad += local_grad * node.grad
-
-    sys.setrecursionlimit(1_000_000)
-    microgpt.dot, microgpt.cross_entropy = naive_dot, naive_cross_entropy
-    microgpt.softmax = naive_softmax
-    microgpt.Value.backward = recursive_backward
-    if collector_on and sys.implementation.name == 'cpython':
-        gc.set_threshold(700)  # Python's default, which microgpt.py raised on import
-
-
-def worker(steps, naive):  # naive: '', 'collector-default' or 'collector-as-microgpt'
-    """One measurement in this process; prints a JSON line."""
-    sys.path.insert(0, ROOT)
-    import io
-    import contextlib
-    import microgpt
-    if naive:
-        make_naive(microgpt, collector_on=naive == 'collector-default')
-    docs = microgpt.load_docs(os.path.join(ROOT, 'names.txt'))
+def worker(opts):
+    """One measurement in this process; prints a JSON line. Uses only the API that older
+    versions of microgpt.py share, so that --compare can time them too."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('microgpt_under_test', opts.file)
+    microgpt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(microgpt)
+    if opts.reference:
+        microgpt.use_efficiency(False)
+    for name in opts.lever_off:
+        if name == 'tape':
+            microgpt.LEVERS['document_loss'] = microgpt.REFERENCE['document_loss']
+            microgpt.backward_on_tape = microgpt.reference_backward
+        else:
+            microgpt.LEVERS[name] = microgpt.REFERENCE[name]
+        microgpt.use_efficiency(True)
+    docs = microgpt.load_docs(opts.input)
     random.Random(42).shuffle(docs)
     tokenizer = microgpt.Tokenizer(''.join(sorted(set(''.join(docs)))))
-    config = microgpt.Config()
+    config = microgpt.Config(n_embd=opts.n_embd, n_head=opts.n_head, n_layer=opts.n_layer,
+                             block_size=opts.block_size)
     params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(42))
-    step_times = []
-    original_loss = microgpt.document_loss
-
-    def timed_loss(*args):  # a step runs from one document_loss call to the next
-        step_times.append(time.perf_counter())
-        return original_loss(*args)
-    microgpt.document_loss = timed_loss
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        losses = microgpt.train(docs, tokenizer, params, config, steps, 0.01)
+        losses = list(microgpt.train(docs, tokenizer, params, config, opts.steps, 0.01))
     train_seconds = time.perf_counter() - start
-    microgpt.document_loss = original_loss
-    step_times.append(start + train_seconds)
-    rng, n_samples = random.Random(42), 20
     start = time.perf_counter()
-    for _ in range(n_samples):
+    held_out = microgpt.mean_loss(docs[-opts.eval_docs:], tokenizer, params, config)
+    eval_seconds = time.perf_counter() - start
+    rng = random.Random(42)
+    start = time.perf_counter()
+    for _ in range(opts.names):
         microgpt.sample(params, config, tokenizer, rng, 0.5)
     sample_seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    print(json.dumps({'ms_per_step': train_seconds * 1000 / steps,
-                      'step_ms': [(b - a) * 1000 for a, b in zip(step_times, step_times[1:])],
-                      'ms_per_name': sample_seconds * 1000 / n_samples,
-                      'peak_mb': peak_kb / 1024, 'last_loss': losses[-1]}))
+    print(json.dumps({'ms_per_step': train_seconds * 1000 / opts.steps,
+                      'ms_per_eval_doc': eval_seconds * 1000 / opts.eval_docs,
+                      'ms_per_name': sample_seconds * 1000 / opts.names,
+                      'peak_mb': peak_kb / 1024, 'last_loss': losses[-1], 'held_out': held_out}))
 
 
-def measure(python, steps, naive=''):
-    command = [python, os.path.abspath(__file__), '--worker', '--steps', str(steps)]
-    out = subprocess.run(command + (['--naive', naive] if naive else []), capture_output=True,
-                         text=True, check=True).stdout
+def measure(python, file=SCRIPT, steps=1000, reference=False, lever_off=(), size=None,
+            input_path=None, eval_docs=200, names=20):
+    size = size or {}
+    command = [python, os.path.abspath(__file__), '--worker', '--file', file,
+               '--steps', str(steps), '--input', input_path or os.path.join(ROOT, 'names.txt'),
+               '--eval-docs', str(eval_docs), '--names', str(names)]
+    for name, value in size.items():
+        command += ['--' + name.replace('_', '-'), str(value)]
+    command += ['--reference'] if reference else []
+    for name in lever_off:
+        command += ['--lever-off', name]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def default_run_seconds(python):
+def default_run_seconds(python, extra=()):
     start = time.perf_counter()
-    subprocess.run([python, os.path.join(ROOT, 'microgpt.py')], capture_output=True, check=True)
+    subprocess.run([python, SCRIPT, *extra], capture_output=True, check=True)
     return time.perf_counter() - start
 
 
@@ -126,56 +101,157 @@ def version(python):
                           check=True).stdout.strip()
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--python', nargs='+', default=[sys.executable], help='interpreters to compare')
-    p.add_argument('--steps', type=int, default=1000, help='training steps per measurement')
-    p.add_argument('--baseline-steps', type=int, default=30, help='steps of the naive baseline')
-    p.add_argument('--repeats', type=int, default=3, help='measurements per interpreter')
-    p.add_argument('--default-run', action='store_true', help='also time `python microgpt.py`')
-    p.add_argument('--no-baseline', action='store_true', help='skip the naive baseline')
-    p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
-    p.add_argument('--naive', default='', help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        return worker(args.steps, args.naive)
+def median(rows, key):
+    return statistics.median(row[key] for row in rows)
 
+
+def interpreters(args):
     names = {python: version(python) for python in args.python}
     results = {python: [] for python in args.python}
-    baselines = {'collector-default': [], 'collector-as-microgpt': []}
+    reference = []
     wall = {python: [] for python in args.python}
-    for repeat in range(args.repeats):  # interleaved, so drifts in machine speed hit all alike
-        for kind in ([] if args.no_baseline else baselines):
-            baselines[kind].append(measure(args.python[0], args.baseline_steps, naive=kind))
+    for repeat in range(args.repeats):
+        reference.append(measure(args.python[0], steps=args.reference_steps, reference=True))
         for python in args.python:
-            results[python].append(measure(python, args.steps))
+            results[python].append(measure(python, steps=args.steps))
             if args.default_run:
                 wall[python].append(default_run_seconds(python))
         print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr)
-
-    def median(rows, key):
-        return statistics.median(row[key] for row in rows)
     print(f'medians of {args.repeats} runs; training {args.steps} steps of the default model '
           f'on names.txt')
-    print(f"{'interpreter':24s} {'ms/step':>8s} {'default run':>12s} {'ms/name':>8s} "
-          f"{'peak MB':>8s}")
+    print(f"{'interpreter':24s} {'ms/step':>8s} {'default run':>12s} {'ms/eval doc':>12s} "
+          f"{'ms/name':>8s} {'peak MB':>8s}")
     for python in args.python:
         rows = results[python]
         run_text = f'{statistics.median(wall[python]):.1f} s' if wall[python] else '-'
         print(f"{names[python]:24s} {median(rows, 'ms_per_step'):8.2f} {run_text:>12s} "
-              f"{median(rows, 'ms_per_name'):8.2f} {median(rows, 'peak_mb'):8.1f}")
-    reference = args.python[0]
+              f"{median(rows, 'ms_per_eval_doc'):12.2f} {median(rows, 'ms_per_name'):8.2f} "
+              f"{median(rows, 'peak_mb'):8.1f}")
+    first = args.python[0]
     for python in args.python[1:]:
-        ratio = median(results[reference], 'ms_per_step') / median(results[python], 'ms_per_step')
-        print(f'{names[python]} trains {ratio:.2f}x as fast per step as {names[reference]}')
-    n = args.baseline_steps  # compared on the same first documents, as their lengths vary
-    fast_ms = statistics.median(sum(row['step_ms'][:n]) / n for row in results[reference])
-    for kind, rows in baselines.items():
-        if rows:
-            naive_ms = median(rows, 'ms_per_step')
-            print(f'naive baseline, {kind.replace("-", " ")} ({names[reference]}): '
-                  f'{naive_ms:.1f} ms/step over the first {n} documents, where microgpt.py takes '
-                  f'{fast_ms:.1f}: {naive_ms / fast_ms:.1f}x faster')
+        ratio = median(results[first], 'ms_per_step') / median(results[python], 'ms_per_step')
+        print(f'{names[python]} trains {ratio:.2f}x as fast per step as {names[first]}')
+    # Part 1 alone, timed over its first steps; Part 2 over the same first documents
+    n = args.reference_steps
+    fast = [measure(first, steps=n) for _ in range(args.repeats)]
+    fast_ms = median(fast, 'ms_per_step')
+    reference_ms = median(reference, 'ms_per_step')
+    print(f'--reference (Part 1 alone, {names[first]}): {reference_ms:.1f} ms/step over the first '
+          f'{n} documents, where Part 2 takes {fast_ms:.2f}: {reference_ms / fast_ms:.1f}x faster')
+
+
+LEVER_NAMES = ['linear', 'rmsnorm', 'attention', 'mlp', 'cross_entropy', 'tape', 'train',
+               'adam_update']
+
+
+def levers(args):
+    python = args.python[0]
+    cases = [('all of Part 2', [])] + [(f'without {name}', [name]) for name in LEVER_NAMES]
+    rows = {label: [] for label, _ in cases}
+    for repeat in range(args.repeats):
+        for label, off in cases:
+            rows[label].append(measure(python, steps=args.steps, lever_off=off))
+        print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr)
+    reference = [measure(python, steps=args.reference_steps, reference=True)
+                 for _ in range(args.repeats)]
+    all_on = median(rows['all of Part 2'], 'ms_per_step')
+    all_on_eval = median(rows['all of Part 2'], 'ms_per_eval_doc')
+    print(f'{version(python)}, medians of {args.repeats}; {args.steps} training steps of the '
+          f'default model; evaluation on 200 documents')
+    print(f"{'case':26s} {'ms/step':>8s} {'step cost':>10s} {'ms/eval doc':>12s} {'eval cost':>10s}")
+    for label, _ in cases:
+        step = median(rows[label], 'ms_per_step')
+        eval_doc = median(rows[label], 'ms_per_eval_doc')
+        print(f'{label:26s} {step:8.2f} {step / all_on:9.2f}x {eval_doc:12.2f} '
+              f'{eval_doc / all_on_eval:9.2f}x')
+    step = median(reference, 'ms_per_step')
+    eval_doc = median(reference, 'ms_per_eval_doc')
+    print(f"{'--reference (Part 1 only)':26s} {step:8.2f} {step / all_on:9.2f}x {eval_doc:12.2f} "
+          f'{eval_doc / all_on_eval:9.2f}x   (first {args.reference_steps} steps)')
+
+
+def make_long_lines():
+    """Lines of 60 to 200 characters from the standard library's own source: every Python has
+    them. Written once to LONG_LINES."""
+    if os.path.exists(LONG_LINES):
+        return LONG_LINES
+    lines = []
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), '*.py'))):
+        with open(path, encoding='utf-8', errors='replace') as f:
+            lines += [line.strip() for line in f if 60 <= len(line.strip()) <= 200]
+    lines = [line for line in lines if line.isascii()][:20000]
+    with open(LONG_LINES, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+    return LONG_LINES
+
+
+def scaling(args):
+    python = args.python[0]
+    long_lines = make_long_lines()
+    sweeps = [('block_size', [16, 32, 64], long_lines),
+              ('n_embd', [16, 32, 64], None),
+              ('n_layer', [1, 2, 4], None)]
+    files = [('microgpt.py', SCRIPT, False), ('--reference', SCRIPT, True)]
+    if args.compare:
+        files.insert(1, (os.path.basename(args.compare), args.compare, False))
+    results = {}
+    for repeat in range(args.repeats):
+        for sweep, values, input_path in sweeps:
+            for value in values:
+                for label, file, reference in files:
+                    steps = args.reference_steps if reference else args.scaling_steps
+                    row = measure(python, file=file, steps=steps, reference=reference,
+                                  size={sweep: value}, input_path=input_path, eval_docs=20,
+                                  names=2)
+                    results.setdefault((sweep, value, label), []).append(row)
+        print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr)
+    print(f'{version(python)}, medians of {args.repeats}; {args.scaling_steps} steps '
+          f'({args.reference_steps} for --reference); block_size on lines of 60-200 characters '
+          f'of the standard library, the others on names.txt')
+    print(f"{'size':16s}" + ''.join(f'{label + " ms/step":>24s}{"MB":>6s}' for label, _, _ in files))
+    for sweep, values, _ in sweeps:
+        for value in values:
+            cells = ''
+            for label, _, _ in files:
+                rows = results[(sweep, value, label)]
+                cells += f"{median(rows, 'ms_per_step'):24.2f}{median(rows, 'peak_mb'):6.0f}"
+            print(f'{sweep + " " + str(value):16s}{cells}')
+        exponents = []
+        for label, _, _ in files:
+            low = median(results[(sweep, values[0], label)], 'ms_per_step')
+            high = median(results[(sweep, values[-1], label)], 'ms_per_step')
+            exponent = math.log(high / low) / math.log(values[-1] / values[0])
+            exponents.append(f'{label} {exponent:.2f}')
+        print(f'  growth exponent over {sweep} {values[0]} -> {values[-1]}: ' + ', '.join(exponents))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--python', nargs='+', default=[sys.executable], help='interpreters to compare')
+    p.add_argument('--steps', type=int, default=1000, help='training steps per measurement')
+    p.add_argument('--reference-steps', type=int, default=30, help='steps of Part 1 alone')
+    p.add_argument('--scaling-steps', type=int, default=60, help='steps per --scaling size')
+    p.add_argument('--repeats', type=int, default=3, help='measurements per case')
+    p.add_argument('--default-run', action='store_true', help='also time `python microgpt.py`')
+    p.add_argument('--levers', action='store_true', help='each Part 2 lever turned off in turn')
+    p.add_argument('--scaling', action='store_true', help='sweep block_size, n_embd, n_layer')
+    p.add_argument('--compare', metavar='FILE', help='with --scaling: another microgpt.py too')
+    for hidden in ('--file', '--input'):
+        p.add_argument(hidden, default=SCRIPT, help=argparse.SUPPRESS)
+    p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
+    p.add_argument('--reference', action='store_true', help=argparse.SUPPRESS)
+    p.add_argument('--lever-off', action='append', default=[], help=argparse.SUPPRESS)
+    for name, default in (('n-embd', 16), ('n-head', 4), ('n-layer', 1), ('block-size', 16),
+                          ('eval-docs', 200), ('names', 20)):
+        p.add_argument('--' + name, type=int, default=default, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+    if args.levers:
+        return levers(args)
+    if args.scaling:
+        return scaling(args)
+    return interpreters(args)
 
 
 if __name__ == '__main__':

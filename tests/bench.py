@@ -16,6 +16,7 @@ Python's cycle collector at its default, as in the micrograd design.
 """
 import argparse
 import contextlib
+import gc
 import glob
 import io
 import json
@@ -55,10 +56,16 @@ def worker(opts):
     config = microgpt.Config(n_embd=opts.n_embd, n_head=opts.n_head, n_layer=opts.n_layer,
                              block_size=opts.block_size)
     params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(42))
+    collector_seconds = []  # the cycle collector's passes during training, timed
+
+    def on_collection(phase, info):
+        collector_seconds.append(time.perf_counter() * (1 if phase == 'stop' else -1))
+    gc.callbacks.append(on_collection)
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         losses = list(microgpt.train(docs, tokenizer, params, config, opts.steps, 0.01))
     train_seconds = time.perf_counter() - start
+    gc.callbacks.remove(on_collection)
     start = time.perf_counter()
     held_out = microgpt.mean_loss(docs[-opts.eval_docs:], tokenizer, params, config)
     eval_seconds = time.perf_counter() - start
@@ -69,6 +76,7 @@ def worker(opts):
     sample_seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     print(json.dumps({'ms_per_step': train_seconds * 1000 / opts.steps,
+                      'collector_ms_per_step': sum(collector_seconds) * 1000 / opts.steps,
                       'ms_per_eval_doc': eval_seconds * 1000 / opts.eval_docs,
                       'ms_per_name': sample_seconds * 1000 / opts.names,
                       'peak_mb': peak_kb / 1024, 'last_loss': losses[-1], 'held_out': held_out}))
@@ -208,13 +216,16 @@ def scaling(args):
     print(f'{version(python)}, medians of {args.repeats}; {args.scaling_steps} steps '
           f'({args.reference_steps} for --reference); block_size on lines of 60-200 characters '
           f'of the standard library, the others on names.txt')
-    print(f"{'size':16s}" + ''.join(f'{label + " ms/step":>24s}{"MB":>6s}' for label, _, _ in files))
+    print(f"{'size':16s}" + ''.join(f'{label[:22]:>24s}' for label, _, _ in files))
+    print(f"{'':16s}" + f"{'ms/step':>10s}{'gc ms':>7s}{'MB':>7s}" * len(files))
     for sweep, values, _ in sweeps:
         for value in values:
             cells = ''
             for label, _, _ in files:
                 rows = results[(sweep, value, label)]
-                cells += f"{median(rows, 'ms_per_step'):24.2f}{median(rows, 'peak_mb'):6.0f}"
+                cells += (f"{median(rows, 'ms_per_step'):10.2f}"
+                          f"{median(rows, 'collector_ms_per_step'):7.2f}"
+                          f"{median(rows, 'peak_mb'):7.0f}")
             print(f'{sweep + " " + str(value):16s}{cells}')
         exponents = []
         for label, _, _ in files:
@@ -223,6 +234,12 @@ def scaling(args):
             exponent = math.log(high / low) / math.log(values[-1] / values[0])
             exponents.append(f'{label} {exponent:.2f}')
         print(f'  growth exponent over {sweep} {values[0]} -> {values[-1]}: ' + ', '.join(exponents))
+    if args.compare:
+        label = files[1][0]
+        for sweep, values, _ in sweeps:
+            ratio = (median(results[(sweep, values[-1], label)], 'ms_per_step') /
+                     median(results[(sweep, values[-1], 'microgpt.py')], 'ms_per_step'))
+            print(f'{sweep} {values[-1]}: microgpt.py is {ratio:.2f}x as fast as {label}')
 
 
 def main():

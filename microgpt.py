@@ -1,7 +1,8 @@
 """microgpt: a whole GPT in one dependency-free file, to read top to bottom. Part 1 is the
 algorithm, Part 2 makes it fast without changing its numbers, Part 3 is the command-line tool.
 `python microgpt.py --help` lists the options."""
-import argparse, contextlib, gc, json, math, os, random, shlex, sys, tempfile, time
+import argparse, contextlib, gc, glob, json, math, os, random, shlex, signal, stat, sys
+import tempfile, time
 from dataclasses import asdict, dataclass
 from operator import mul
 
@@ -432,19 +433,36 @@ use_efficiency(True)
 
 # ==== Part 3: the tool ===========================================================================
 # Flags, checks, checkpoints, progress and reports around Parts 1 and 2, then the main program.
-# Bad input gets one line on stderr and exit code 2, never a traceback.
-def fail(problem):
-    print(f'microgpt.py: error: {problem}', file=sys.stderr)
-    sys.exit(2)
-
+# Bad input gets one line on stderr and exit code 2, never a traceback; a finished training run
+# is never lost; no file that microgpt.py did not write is overwritten.
+MAX_PARAMS = 50_000_000  # a larger model is refused before any memory is taken for it
+MAX_WEIGHT = 1e6  # a checkpoint weight beyond this is broken (training keeps them near 1)
 SIZE_HELP = {'n_embd': 'width of the vector that represents each token',
              'n_head': 'attention heads (must divide n_embd)', 'n_layer': 'transformer blocks',
              'block_size': 'the longest context, in tokens'}
+output_lost = False  # set once stdout is gone (a closed pipe, a full disk): the run goes on
+
+def say(text='', end='\n'):  # print(), except that output which cannot be written never stops a run
+    global output_lost
+    if output_lost or sys.stdout is None:
+        return
+    try:
+        print(text, end=end, flush=True)
+    except (OSError, ValueError):  # ValueError: stdout was closed
+        output_lost = True
+        with contextlib.suppress(OSError):  # and no error when Python flushes it at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+def fail(problem, exit_code=2):
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(f'microgpt.py: error: {problem}', file=sys.stderr, flush=True)
+    sys.exit(exit_code)
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='microgpt.py', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description='Train a tiny GPT on a text file, then sample new documents like its lines.')
+        description='Train a tiny GPT on a text file, then sample new documents like its lines.',
+        epilog=f'Models over {MAX_PARAMS:,} parameters are refused.')
     parser.error = fail  # argparse's own errors in one line too
     flag = parser.add_argument
     # data
@@ -462,18 +480,20 @@ def parse_args(argv):
     flag('--seed', type=int, default=42, help='random seed')
     flag('--reference', action='store_true', help="Part 1 alone, without Part 2's speed-ups")
     # checkpoints
-    flag('--save', metavar='PATH', help='save the model to this JSON file')
+    flag('--save', metavar='PATH', help='save the model to this JSON file (a new file, or one '
+         'that --save wrote)')
     flag('--load', metavar='PATH', help='start from this saved model (with --steps 0: only sample)')
-    # sampling
+    # evaluation and sampling
+    flag('--eval-docs', type=int, metavar='N', help='measure the loss on up to N held-out and N '
+         'training documents; 0: do not (default: 500, or 0 with --load and --steps 0)')
     flag('--samples', type=int, default=20, help='how many documents to sample')
     flag('--temperature', type=float, default=0.5, help='sampling: lower is safer, higher wilder')
     flag('--prompt', default='', help='text that every sample starts with (default: none)')
     args = parser.parse_args(argv)
     # `not 0 < x` rather than `x <= 0`: every comparison with nan is False
-    if args.steps < 0:
-        fail(f'--steps must be 0 or more, not {args.steps}')
-    if args.samples < 0:
-        fail(f'--samples must be 0 or more, not {args.samples}')
+    for name in ('steps', 'samples', 'eval_docs'):
+        if (getattr(args, name) or 0) < 0:
+            fail(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(args, name)}")
     if not 0 < args.lr < math.inf:
         fail(f'--lr must be a positive number, not {args.lr}')
     if not 0 < args.temperature < math.inf:
@@ -486,12 +506,17 @@ def parse_args(argv):
     config = Config(**size_flags(args))
     if config.n_embd % config.n_head:
         fail(f'--n-embd must be divisible by n_head ({config.n_head}), not {config.n_embd}')
-    if args.save and not os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK):
-        fail(f'cannot save to {args.save}: its folder is missing or not writable')
+    for name in ('input', 'save', 'load'):
+        if getattr(args, name) == '':
+            fail(f'--{name} needs a file name')
     return args
 
 def size_flags(args):  # the size flags given on the command line
     return {name: getattr(args, name) for name in asdict(Config()) if hasattr(args, name)}
+
+def count_params(config, vocab_size):  # without building the model: wte, lm_head, wpe, layers
+    n_embd = config.n_embd
+    return 2 * vocab_size * n_embd + config.block_size * n_embd + 12 * config.n_layer * n_embd ** 2
 
 def find_names_file():  # beside this script, else (as in a notebook) in the working directory
     if '__file__' in globals():
@@ -501,6 +526,9 @@ def find_names_file():  # beside this script, else (as in a notebook) in the wor
     return 'names.txt'
 
 def read_docs(path):
+    if not os.path.isfile(path):  # also refuses a folder, a FIFO or a device like /dev/zero
+        problem = 'not a regular file' if os.path.exists(path) else 'No such file or directory'
+        fail(f'cannot read {path} ({problem}): give --input a UTF-8 text file')
     try:
         docs = load_docs(path)
     except UnicodeDecodeError:
@@ -511,43 +539,98 @@ def read_docs(path):
         fail(f'{path} has no documents: give --input a file with one document on each line')
     return docs
 
-def save_checkpoint(path, config, tokenizer, params):
+def looks_like_checkpoint(path):  # a regular file whose start is a microgpt checkpoint's
+    with contextlib.suppress(OSError):
+        if os.path.isfile(path):
+            with open(path, 'rb') as f:
+                start = f.read(4096)
+            return start.lstrip().startswith(b'{') and b'"microgpt"' in start
+    return False
+
+def check_save_path(path, input_path):  # before training, so that no work is lost at the end
+    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)  # through a symlink to the file it names
+    if path.endswith(os.sep) or os.path.isdir(path):
+        fail(f'cannot save to {path}: it is a folder; give --save a file name')
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        fail(f'cannot save to {path}: its folder is missing or not writable')
+    if len(os.path.basename(target).encode()) > 230:  # with room for the temporary file's name
+        fail(f'cannot save to {path}: the file name is too long (230 bytes at most)')
+    if not os.path.exists(target):
+        return
+    script = globals().get('__file__')
+    for other, what in ((input_path, 'the --input file'), (script, 'this script')):
+        if other and os.path.exists(other) and os.path.samefile(target, other):
+            fail(f'--save {path} would overwrite {what}: give another file name')
+    if not looks_like_checkpoint(target):
+        fail(f'--save {path} would overwrite a file that is not a microgpt checkpoint: give '
+             'another file name')
+
+def save_checkpoint(path, config, tokenizer, params, trained_on):
     weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
     checkpoint = {'format': 'microgpt', 'version': 1, 'config': asdict(config),
-                  'chars': tokenizer.chars, 'weights': weights}
-    # Write a temporary file beside it, then rename: an interrupted save leaves the old file.
-    fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix='.tmp')
+                  'chars': tokenizer.chars, 'trained_on': trained_on, 'weights': weights}
+    # Write a temporary file beside it, then rename: an interrupted save leaves the old file. The
+    # temporary name says whose it is; one left by a killed process is removed here.
+    target = os.path.realpath(path)  # a symlink stays one: the file it names is replaced
+    folder, name = os.path.split(target)
+    for stale in glob.glob(os.path.join(glob.escape(folder), f'.{glob.escape(name)}.*.tmp')):
+        pid = stale[len(folder) + len(name) + 3:-4]
+        if pid.isdigit() and not process_exists(int(pid)):
+            os.unlink(stale)
+    tmp_path = os.path.join(folder, f'.{name}.{os.getpid()}.tmp')
+    mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.exists(target) else 0o666
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # 0o666 less the umask
     try:
+        if os.path.exists(target):
+            os.chmod(tmp_path, mode)  # the old file's own mode, whatever the umask
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             json.dump(checkpoint, f, indent=1)
-        os.replace(tmp_path, path)
+        os.replace(tmp_path, target)
     except BaseException:
-        os.unlink(tmp_path)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
         raise
+
+def process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, but is another user's
+        pass
+    return True
 
 def load_checkpoint(path):
     def bad(problem):
         fail(f'checkpoint {path} {problem}: give --load a file written by --save')
+    if not os.path.isfile(path):
+        bad('is not a regular file' if os.path.exists(path) else 'cannot be read (No such file)')
+    if not looks_like_checkpoint(path):
+        bad('is not a microgpt checkpoint')
     try:
         with open(path, encoding='utf-8') as f:
-            checkpoint = json.load(f)
+            checkpoint = json.load(f, parse_int=float)  # 10**400 becomes inf, refused below
     except OSError as e:
         bad(f'cannot be read ({e.strerror})')
-    except ValueError as e:  # not UTF-8 or not JSON
-        bad(f'cannot be read ({e})')
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, or nested too deeply
+        bad(f'cannot be read ({str(e)[:80]})')
     if not isinstance(checkpoint, dict) or checkpoint.get('format') != 'microgpt' \
             or checkpoint.get('version') != 1:
         bad('is not a microgpt checkpoint of version 1')
     sizes = checkpoint.get('config')
     if not isinstance(sizes, dict) or set(sizes) != set(asdict(Config())) \
-            or not all(type(n) is int and n > 0 for n in sizes.values()) \
-            or sizes['n_embd'] % sizes['n_head']:
+            or not all(type(n) is float and n.is_integer() and 1 <= n <= MAX_PARAMS
+                       for n in sizes.values()) or sizes['n_embd'] % sizes['n_head']:
         bad('has a bad "config"')
     chars = checkpoint.get('chars')
-    if not isinstance(chars, str) or len(set(chars)) != len(chars):
-        bad('needs distinct "chars"')
-    config = Config(**sizes)
+    if not isinstance(chars, str) or len(set(chars)) != len(chars) \
+            or any('\ud800' <= ch <= '\udfff' for ch in chars):  # a lone surrogate is no text
+        bad('needs distinct characters as "chars"')
+    config = Config(**{name: int(n) for name, n in sizes.items()})
     tokenizer = Tokenizer(chars)
+    if count_params(config, tokenizer.vocab_size) > MAX_PARAMS:
+        bad(f'describes a model over {MAX_PARAMS:,} parameters')
     shapes = param_shapes(config, tokenizer.vocab_size)
     weights = checkpoint.get('weights')
     if not isinstance(weights, dict):
@@ -560,10 +643,16 @@ def load_checkpoint(path):
         if not isinstance(matrix, list) or len(matrix) != rows \
                 or not all(isinstance(row, list) and len(row) == cols for row in matrix):
             bad(f'has no {name} of the shape its config needs ({rows} x {cols})')
-        if not all(type(x) in (int, float) and math.isfinite(x) for row in matrix for x in row):
-            bad(f'has a weight in {name} that is not a finite number')
-    params = {name: [[Value(float(x)) for x in row] for row in weights[name]] for name in shapes}
-    return config, tokenizer, params
+        if not all(type(x) is float and abs(x) <= MAX_WEIGHT for row in matrix for x in row):
+            bad(f'has a weight in {name} that is not a finite number within +-{MAX_WEIGHT:g}')
+    params = {name: [[Value(x) for x in row] for row in weights[name]] for name in shapes}
+    trained_on = checkpoint.get('trained_on')
+    return config, tokenizer, params, trained_on if isinstance(trained_on, dict) else {}
+
+def bar_characters():  # the loss curve's bars, in ASCII where the output's encoding lacks blocks
+    with contextlib.suppress(UnicodeError, LookupError, AttributeError, TypeError):
+        return '▁▂▃▄▅▆▇█'.encode(sys.stdout.encoding) and '▁▂▃▄▅▆▇█'
+    return '_.-:=+*#'
 
 def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
     bounds = [i * len(losses) // width for i in range(width + 1)]
@@ -571,91 +660,170 @@ def sparkline(losses, width=20):  # the loss curve as bars: the means of `width`
     means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
     low = min(means)
     span = (max(means) - low) or 1
-    bars = ''.join('▁▂▃▄▅▆▇█'[int(7.99 * (m - low) / span)] for m in means)
+    bars = ''.join(bar_characters()[int(7.99 * (m - low) / span)] for m in means)
     return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
+
+def duration(seconds):  # 7.2s, 19m27s, 2h05m
+    if seconds < 60:
+        return f'{seconds:.1f}s'
+    seconds = round(seconds)
+    if seconds < 3600:
+        return f'{seconds // 60}m{seconds % 60:02d}s'
+    return f'{seconds // 3600}h{seconds // 60 % 60:02d}m'
+
+stop_signal = None  # the name of a signal that asked training to stop
+
+def request_stop(signum, frame):  # while training: stop after this step (and its Adam update)
+    global stop_signal
+    stop_signal = signal.Signals(signum).name
+
+def stop_signals():  # Ctrl-C (SIGINT), SIGTERM and, where there is one, SIGHUP
+    names = ('SIGINT', 'SIGTERM', 'SIGHUP')
+    return [getattr(signal, name) for name in names if hasattr(signal, name)]
 
 def train_with_progress(docs, tokenizer, params, config, steps, lr):
     """train() with a progress line: on a terminal one line that rewrites itself, else a line
-    every ~10%. Ctrl-C stops it, keeping what was learned. Returns the steps' losses."""
-    on_terminal = sys.stdout.isatty()
+    every ~10% or 30 s. Ctrl-C, SIGTERM or SIGHUP stop it after the step under way, keeping what
+    was learned; so does a loss that is not a finite number. Returns the steps' losses."""
+    global stop_signal
+    stop_signal = None
+    on_terminal = sys.stdout is not None and sys.stdout.isatty()
+    previous_handlers = {signum: signal.signal(signum, request_stop) for signum in stop_signals()}
     losses = []
     start = time.perf_counter()
+    last_print = start
     try:
         for loss in train(docs, tokenizer, params, config, steps, lr):
             losses.append(loss)
-            ms_per_step = (time.perf_counter() - start) * 1000 / len(losses)
-            eta_seconds = ms_per_step * (steps - len(losses)) / 1000
+            now = time.perf_counter()
+            eta = (now - start) / len(losses) * (steps - len(losses))
             line = (f'step {len(losses):{len(str(steps))}d}/{steps} | loss {loss:.4f} | '
-                    f'{ms_per_step:.1f} ms/step | ETA {eta_seconds:.0f}s')
+                    f'{(now - start) * 1000 / len(losses):.1f} ms/step | ETA {duration(eta)}')
             if on_terminal:
-                print('\r' + line, end='\n' if len(losses) == steps else '', flush=True)
-            elif len(losses) % max(1, steps // 10) == 0 or len(losses) == steps:
-                print(line, flush=True)
-    except KeyboardInterrupt:
-        print(f'\ninterrupted at step {len(losses)} of {steps}: keeping what was learned so far')
-    if losses:
+                say('\r' + line + '\033[K', end='')  # \033[K clears what the last line left
+            elif len(losses) % max(1, steps // 10) == 0 or now - last_print > 30:
+                say(line)
+                last_print = now
+            if not math.isfinite(loss) or stop_signal:
+                break
+    except KeyboardInterrupt:  # only without the handler above, e.g. in a thread
+        stop_signal = 'SIGINT'
+    finally:
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
+    if on_terminal:
+        say()
+    if stop_signal:
+        say(f'interrupted at step {len(losses)} of {steps} ({stop_signal}): keeping what was '
+            'learned so far')
+    if losses and math.isfinite(losses[-1]):  # a non-finite loss stopped it: see the main program
         last = losses[-100:]
-        print(f'trained {len(losses)} steps in {time.perf_counter() - start:.1f}s: loss '
-              f'{losses[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of the last '
-              f'{len(last)}')
-        print(f'loss curve: {sparkline(losses)}')
+        say(f'trained {len(losses)} steps in {duration(time.perf_counter() - start)}: loss '
+            f'{losses[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of the last '
+            f'{len(last)}')
+        say(f'loss curve: {sparkline(losses)}')
     return losses
 
-def flags_from_environment():  # in a notebook, sys.argv holds the kernel's own arguments
+def stop_now(signum, frame):  # after training: a signal ends the run at once, in one line
+    fail(f'stopped by {signal.Signals(signum).name}', exit_code=128 + signum)
+
+def args_from_environment():  # a notebook cell: sys.argv holds the kernel's own arguments
     try:
         return shlex.split(os.environ.get('MICROGPT_ARGS', ''))
     except ValueError as e:
-        fail(f'cannot read MICROGPT_ARGS ({e})')
+        fail(f'cannot read MICROGPT_ARGS ({e}): give it flags as on a command line')
 
 if __name__ == '__main__':
-    # flags: from the command line, or in a notebook or IPython from MICROGPT_ARGS
-    in_ipython = 'IPython' in sys.modules
-    args = parse_args(flags_from_environment() if in_ipython else sys.argv[1:])
+    # flags: from the command line (also under IPython's %run), or in a notebook cell, where
+    # there is no __file__, from the MICROGPT_ARGS environment variable
+    args = parse_args(sys.argv[1:] if '__file__' in globals() else args_from_environment())
     use_efficiency(not args.reference)
+    if hasattr(sys.stdout, 'reconfigure'):
+        sys.stdout.reconfigure(errors='replace')  # a character the output cannot show: '?'
 
     # init the dataset
     input_path = args.input or find_names_file()
     docs = read_docs(input_path)
     train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
+    if args.save:
+        check_save_path(args.save, input_path)
 
     # init the model: from a checkpoint, or new with random weights
+    trained_on = {'input': os.path.basename(input_path), 'seed': args.seed,
+                  'input_bytes': os.path.getsize(input_path), 'val_fraction': args.val_fraction}
     if args.load:
-        config, tokenizer, params = load_checkpoint(args.load)
+        config, tokenizer, params, loaded_from = load_checkpoint(args.load)
         if any(value != getattr(config, name) for name, value in size_flags(args).items()):
             fail(f"the size flags disagree with the checkpoint's {config}: leave them out")
     else:
         config = Config(**size_flags(args))
         tokenizer = Tokenizer.from_docs(docs)
+        loaded_from = {}
+        if count_params(config, tokenizer.vocab_size) > MAX_PARAMS:
+            fail(f'the model would have {count_params(config, tokenizer.vocab_size):,} '
+                 f'parameters, over the {MAX_PARAMS:,} this tool builds: use smaller sizes')
         params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
-    unknown = ''.join(sorted(set(''.join(docs) + args.prompt) - set(tokenizer.chars)))
+    unknown = ''.join(sorted(set(''.join(docs)) - set(tokenizer.chars)))
+    if unknown:  # only a loaded model can lack characters of the input
+        fail(f'{unknown[:20]!r} in {input_path} is not in the vocabulary of {args.load}, which '
+             f'was trained on other text: give --input the file it was trained on')
+    unknown = ''.join(sorted(set(args.prompt) - set(tokenizer.chars)))
     if unknown:
-        fail(f'{unknown!r} is not in the vocabulary {tokenizer.chars!r}: use only its characters '
-             'in --prompt (and --input)')
+        fail(f'{unknown!r} is not in the vocabulary {tokenizer.chars[:60]!r}: use only its '
+             'characters in --prompt')
     if len(args.prompt) >= config.block_size:
         fail(f'--prompt is {len(args.prompt)} characters; block_size {config.block_size} fits '
              f'{config.block_size - 1} at most')
-    print(f'dataset: {len(docs):,} documents in {input_path} ({len(train_docs):,} train, '
-          f'{len(val_docs):,} validation)')
-    print(f'vocabulary: {tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS)')
-    print(f'model: {len(flatten(params)):,} parameters, {config}')
+    say(f'dataset: {len(docs):,} documents in {input_path} ({len(train_docs):,} train, '
+        f'{len(val_docs):,} held out)')
+    say(f'vocabulary: {tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS)')
+    say(f'model: {len(flatten(params)):,} parameters, {config}')
 
-    # training loop, then the checkpoint
+    # training loop; then the checkpoint is saved before anything else is reported
     losses = []
     if args.steps:
         losses = train_with_progress(train_docs, tokenizer, params, config, args.steps, args.lr)
+    if '__file__' in globals():  # a script; in a notebook Ctrl-C stops a cell as usual
+        for signum in stop_signals():
+            signal.signal(signum, stop_now)
+    trained_on['steps'] = loaded_from.get('steps', 0) + len(losses)
+    exit_code = 0
+    if losses and not math.isfinite(losses[-1]):
+        fail(f'the loss at step {len(losses)} is {losses[-1]}: the learning rate {args.lr:g} is '
+             'too high for this model; try a lower --lr (nothing was saved)')
     if args.save:
-        save_checkpoint(args.save, config, tokenizer, params)
-        print(f'saved the model to {args.save}')
+        try:
+            save_checkpoint(args.save, config, tokenizer, params, trained_on)
+            say(f'saved the model to {args.save}')
+        except OSError as e:  # e.g. a full disk, or the folder removed during training
+            rescue = os.path.join(tempfile.gettempdir(), f'microgpt-rescued-{os.getpid()}.json')
+            if os.access(os.getcwd(), os.W_OK):
+                rescue = f'microgpt-rescued-{os.getpid()}.json'
+            save_checkpoint(rescue, config, tokenizer, params, trained_on)
+            say(f'could not save to {args.save} ({e.strerror}): saved the model to {rescue}')
+            exit_code = 1
 
     # evaluate: the loss on documents the model never trained on, and on as many it did
-    n_eval = min(500, len(val_docs) or len(train_docs))
-    train_loss = mean_loss(train_docs[:n_eval], tokenizer, params, config)
-    val_loss = mean_loss(val_docs[:n_eval], tokenizer, params, config) if val_docs else None
-    if val_loss is None:
-        print(f'held-out loss: - on 0 validation docs, {train_loss:.4f} on {n_eval} train docs')
-    else:
-        print(f'held-out loss: {val_loss:.4f} on {n_eval} validation docs, '
-              f'{train_loss:.4f} on {n_eval} train docs')
+    n_eval = args.eval_docs
+    if n_eval is None:
+        n_eval = 0 if args.load and not args.steps else 500
+    held_out = val_docs[:n_eval]
+    trained = train_docs[:len(held_out) or n_eval]  # as many as held out, to compare like with like
+    mismatch = {key: value for key, value in loaded_from.items()
+                if key != 'steps' and trained_on.get(key) != value}
+    if n_eval and mismatch:
+        say(f'warning: {args.load} was trained with {mismatch}, so the "held-out" documents '
+            'may be ones it trained on')
+    if n_eval:
+        say(f'evaluating on {len(held_out)} held-out and {len(trained)} training documents...')
+        train_loss = mean_loss(trained, tokenizer, params, config)
+        label = 'possibly seen' if mismatch else 'held-out'
+        if held_out:
+            val_loss = mean_loss(held_out, tokenizer, params, config)
+            say(f'loss on {label} docs {val_loss:.4f}, on training docs {train_loss:.4f}')
+        else:
+            say(f'no held-out documents (--val-fraction {args.val_fraction:g}); loss on '
+                f'training docs {train_loss:.4f}')
 
     # sample new documents, and say which are real ones
     rng = random.Random(args.seed)
@@ -665,9 +833,12 @@ if __name__ == '__main__':
         if text in train_docs:
             status = 'in train'
         elif text in val_docs:
-            status = 'in val'
+            status = 'held out'
         else:
             status = 'new'
             n_new += 1
-        print(f'sample {i + 1:2d}: {text:{config.block_size}s} {status}')
-    print(f'{n_new} of {args.samples} samples are new (not documents in {input_path})')
+        say(f'sample {i + 1:2d}  {status:8s}  {text or "(empty)"}')
+    if args.samples:
+        say(f'{n_new} of {args.samples} samples are new (not documents in {input_path})')
+    if exit_code:
+        sys.exit(exit_code)

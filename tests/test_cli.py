@@ -22,8 +22,9 @@ def run_cli(*args, cwd=None):
     return result.returncode, result.stdout, result.stderr
 
 
-def samples_of(stdout):
-    return re.findall(r'^sample +\d+: (.*?) +(new|in train|in val)$', stdout, re.M)
+def samples_of(stdout):  # [(text, status), ...]
+    return [(text, status) for status, text in
+            re.findall(r'^sample +\d+  (new|in train|held out) +(.*)$', stdout, re.M)]
 
 
 class CliTest(unittest.TestCase):
@@ -62,11 +63,11 @@ class TestFlags(CliTest):
     def test_input_steps_and_sizes_shape_the_run(self):
         out = self.ok('--input', self.docs_path, '--steps', '7', '--samples', '2', '--n-layer',
                       '2', *SMALL, '--val-fraction', '0.2')
-        self.assertIn('300 documents in ' + self.docs_path + ' (240 train, 60 validation)', out)
+        self.assertIn('300 documents in ' + self.docs_path + ' (240 train, 60 held out)', out)
         self.assertIn('step 7/7', out)
         self.assertIn('Config(n_embd=8, n_head=2, n_layer=2, block_size=8)', out)
-        self.assertIn('held-out loss: ', out)
-        self.assertIn('on 60 validation docs', out)
+        self.assertIn('evaluating on 60 held-out and 60 training documents', out)
+        self.assertRegex(out, r'loss on held-out docs \d\.\d{4}, on training docs \d\.\d{4}')
         self.assertEqual(len(samples_of(out)), 2)
         self.assertTrue(all(len(text) <= 8 for text, _ in samples_of(out)))
 
@@ -85,7 +86,8 @@ class TestFlags(CliTest):
         fast = self.ok(*base)
         plain = self.ok(*base, '--reference')
         self.assertEqual(samples_of(fast), samples_of(plain))
-        self.assertEqual(re.findall('held-out loss.*', fast), re.findall('held-out loss.*', plain))
+        self.assertEqual(re.findall('loss on held-out.*', fast),
+                         re.findall('loss on held-out.*', plain))
 
     def test_steps_0_samples_the_untrained_model_and_samples_0_skips_sampling(self):
         out = self.ok('--input', self.docs_path, '--steps', '0', '--samples', '3', *SMALL)
@@ -93,7 +95,7 @@ class TestFlags(CliTest):
         self.assertEqual(len(samples_of(out)), 3)
         out = self.ok('--input', self.docs_path, '--steps', '2', '--samples', '0', *SMALL)
         self.assertEqual(samples_of(out), [])
-        self.assertIn('0 of 0 samples are new', out)
+        self.assertNotIn('samples are new', out)
 
     def test_prompt_starts_every_sample(self):
         out = self.ok('--input', self.docs_path, '--steps', '20', '--prompt', 'jo', *SMALL)
@@ -123,10 +125,13 @@ class TestCheckpoints(CliTest):
     def test_save_then_load_with_steps_0_reproduces_validation_loss_and_samples(self):
         ckpt = self.path('model.json')
         trained = self.ok('--input', self.docs_path, '--steps', '30', *SMALL, '--save', ckpt)
-        loaded = self.ok('--input', self.docs_path, '--steps', '0', '--load', ckpt)
-        held_out = re.compile('held-out loss: .*')
+        loaded = self.ok('--input', self.docs_path, '--steps', '0', '--load', ckpt,
+                         '--eval-docs', '500')
+        held_out = re.compile('loss on held-out docs .*')
+        self.assertEqual(len(held_out.findall(trained)), 1)
         self.assertEqual(held_out.findall(trained), held_out.findall(loaded))
         self.assertEqual(samples_of(trained), samples_of(loaded))
+        self.assertNotIn('warning', loaded)  # the same input, seed and split as in training
         with open(ckpt) as f:
             saved = json.load(f)
         self.assertEqual((saved['format'], saved['version']), ('microgpt', 1))
@@ -149,7 +154,7 @@ class TestCheckpoints(CliTest):
         params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
         with mock.patch.object(microgpt.os, 'replace', side_effect=KeyboardInterrupt):
             with self.assertRaises(KeyboardInterrupt):
-                microgpt.save_checkpoint(ckpt, config, tokenizer, params)
+                microgpt.save_checkpoint(ckpt, config, tokenizer, params, {})
         with open(ckpt) as f:
             self.assertEqual(f.read(), '{"the": "old checkpoint"}')
         self.assertEqual(sorted(os.listdir(self.dir)), ['docs.txt', 'model.json'])
@@ -218,7 +223,7 @@ class TestBadInput(CliTest):
             return self.path(name, json.dumps(ckpt))
         cases = [(self.path('missing.json'), 'missing.json'),
                  (self.path('text.json', 'not json at all'), 'text.json'),
-                 (variant('format.json', lambda c: c.update(format='other')), 'version 1'),
+                 (variant('format.json', lambda c: c.update(format='other')), 'checkpoint'),
                  (variant('version.json', lambda c: c.update(version=2)), 'version 1'),
                  (variant('config.json', lambda c: c['config'].update(n_head=3)), 'config'),
                  (variant('chars.json', lambda c: c.update(chars='aa' + c['chars'][2:])),

@@ -43,7 +43,11 @@ def worker(opts):
     spec.loader.exec_module(microgpt)
     if opts.reference:
         microgpt.use_efficiency(False)
+    elif 'nursery' not in opts.lever_off:  # PyPy only: as the main program does
+        microgpt.restart_pypy_with_a_bigger_nursery(sys.argv)
     for name in opts.lever_off:
+        if name == 'nursery':
+            continue
         if name == 'tape':
             microgpt.LEVERS['document_loss'] = microgpt.REFERENCE['document_loss']
             microgpt.backward_on_tape = microgpt.reference_backward
@@ -60,12 +64,13 @@ def worker(opts):
 
     def on_collection(phase, info):
         collector_seconds.append(time.perf_counter() * (1 if phase == 'stop' else -1))
-    gc.callbacks.append(on_collection)
+    collector_callbacks = getattr(gc, 'callbacks', [])  # PyPy has none: reported as 0
+    collector_callbacks.append(on_collection)
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         losses = list(microgpt.train(docs, tokenizer, params, config, opts.steps, 0.01))
     train_seconds = time.perf_counter() - start
-    gc.callbacks.remove(on_collection)
+    collector_callbacks.remove(on_collection)
     start = time.perf_counter()
     held_out = microgpt.mean_loss(docs[-opts.eval_docs:], tokenizer, params, config)
     eval_seconds = time.perf_counter() - start
@@ -149,7 +154,7 @@ def interpreters(args):
 
 
 LEVER_NAMES = ['linear', 'rmsnorm', 'attention', 'mlp', 'cross_entropy', 'tape', 'train',
-               'adam_update']
+               'adam_update', 'nursery']
 
 
 def levers(args):

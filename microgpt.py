@@ -166,10 +166,12 @@ def softmax(logits):  # scores -> probabilities that sum to 1
     total = sum(exps)
     return [e / total for e in exps]
 
-def attention(q, keys, values):  # one head: a mix of the values, weighted by how q matches keys
+def attention(q, keys, values, weights_seen=None):  # one head: values mixed as q matches keys
     head_dim = len(q)
     attn_logits = [sum(q_j * k_j for q_j, k_j in zip(q, k)) / math.sqrt(head_dim) for k in keys]
     attn_weights = softmax(attn_logits)
+    if weights_seen is not None:  # a list to hand the weights back in, to look inside the model
+        weights_seen.append([weight.data for weight in attn_weights])
     return [sum(weight * v[j] for weight, v in zip(attn_weights, values)) for j in range(head_dim)]
 
 def mlp(x, w_fc1, w_fc2):  # widen to 4 * n_embd, keep the positive part (ReLU), project back
@@ -177,7 +179,7 @@ def mlp(x, w_fc1, w_fc2):  # widen to 4 * n_embd, keep the positive part (ReLU),
     hidden = [h.relu() for h in hidden]
     return linear(hidden, w_fc2)
 
-def gpt(token, pos, keys, values, params, config):
+def gpt(token, pos, keys, values, params, config, attn_weights=None):  # see attention()
     head_dim = config.n_embd // config.n_head
     tok_emb = params['wte'][token]
     pos_emb = params['wpe'][pos]
@@ -197,7 +199,7 @@ def gpt(token, pos, keys, values, params, config):
             q_head = q[start:end]
             keys_head = [k[start:end] for k in keys[i]]
             values_head = [v[start:end] for v in values[i]]
-            head_out = attention(q_head, keys_head, values_head)
+            head_out = attention(q_head, keys_head, values_head, attn_weights)
             x_attn.extend(head_out)
         x = linear(x_attn, params[layer + 'attn_wo'])
         x = [a + b for a, b in zip(x, x_residual)]
@@ -296,7 +298,7 @@ def rmsnorm_fused(x):
 # One node per output of a head, softmax included, so a head's edges grow as T, not T^2, with
 # the context length T: out_j = sum_t p_t v_tj, p = softmax(s), s_t = q.k_t / sqrt(head_dim);
 # d out_j/d s_t = p_t (v_tj - out_j) and d out_j/d v_tj = p_t.
-def attention_fused(q, keys, values):
+def attention_fused(q, keys, values, weights_seen=None):
     root = math.sqrt(len(q))
     q_data = [q_j.data for q_j in q]
     keys_data = [[k_j.data for k_j in k] for k in keys]
@@ -306,6 +308,8 @@ def attention_fused(q, keys, values):
     exps = [math.exp(s - max_score) for s in scores_data]
     total = sum(exps)
     probs = [e / total for e in exps]
+    if weights_seen is not None:
+        weights_seen.append(probs)
     columns = [[v_data[j] for v_data in values_data] for j in range(len(q))]
     if not Value.record:
         return [Value(sum(map(mul, probs, column))) for column in columns]
@@ -502,6 +506,8 @@ def parse_args(argv):
     flag('--temperature', type=float, default=0.5,
          help='sampling: lower is safer, higher wilder (default: %(default)s)')
     flag('--prompt', default='', help='text that every sample starts with (default: none)')
+    flag('--explain', nargs='+', default=[], metavar='WORD', help='after training, show for each '
+         'WORD what the model predicts at each position and where each attention head looks')
     args = parser.parse_args(argv)
     # `not 0 < x` rather than `x <= 0`: every comparison with nan is False
     for name in ('steps', 'samples', 'eval_docs'):
@@ -740,6 +746,90 @@ def train_with_progress(docs, tokenizer, params, config, steps, lr):
 def stop_now(signum, frame):  # after training: a signal ends the run at once, in one line
     fail(f'stopped by {signal.Signals(signum).name}', exit_code=128 + signum)
 
+def look_inside(word, tokenizer, params, config):
+    """Run the model along BOS + word + BOS: at each position the next-token probabilities and
+    every head's attention weights (layer by layer, head by head): [(probs, weights), ...]."""
+    tokens = [tokenizer.bos] + tokenizer.encode(word) + [tokenizer.bos]
+    keys = [[] for _ in range(config.n_layer)]
+    values = [[] for _ in range(config.n_layer)]
+    positions = []
+    with no_grad():
+        for pos in range(len(tokens) - 1):
+            attn_weights = []
+            logits = gpt(tokens[pos], pos, keys, values, params, config, attn_weights)
+            positions.append(([p.data for p in softmax(logits)], attn_weights))
+    return tokens, positions
+
+def bar(fraction, full_width):  # fraction * full_width characters, to an eighth of one
+    eighths = round(fraction * full_width * 8)
+    return '█' * (eighths // 8) + ' ▏▎▍▌▋▊▉'[eighths % 8].strip()
+
+def explain(word, tokenizer, params, config, held_out_loss=None):
+    tokens, positions = look_inside(word, tokenizer, params, config)
+    bos_mark = '¶' if '.' in tokenizer.chars else '.'
+    symbols = list(tokenizer.chars) + [bos_mark]  # by token id
+    shown = [symbols[t] for t in tokens]
+    width = max(7, min(16, len(tokens)))  # the context column: its last 16 tokens at most
+    say(f'\nexplaining {word!r}; {bos_mark} is BOS, the start and end of a document')
+    # 1. the next-token table: what the model expected, and how surprised it was
+    say(f"{'context':>{width}s} → next p       surprise | top 5 predictions, and the rest")
+    surprises = []
+    for pos, (probs, _) in enumerate(positions):
+        target = tokens[pos + 1]
+        surprises.append(-math.log(probs[target]))
+        context = ''.join(shown[:pos + 1])
+        if len(context) > width:
+            context = '…' + context[1 - width:]
+        top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
+        cells = [f'{symbols[i]} {bar(probs[i], 16)} {probs[i]:.2f}' for i in top]
+        rest = 1 - sum(probs[i] for i in top)
+        cells = ('  '.join(cells) + f'  +{rest:.2f}').replace(' 0.', ' .').replace('+0.', '+.')
+        say(f'{context:>{width}s} → {shown[pos + 1]:4s} {probs[target]:.4f} '
+            f'{surprises[-1]:8.2f} | {cells}')
+    # 2. the loss, explained
+    loss = sum(surprises) / len(surprises)
+    say(f'loss of {word!r}: {loss:.4f}, the mean surprise (-ln p) over its {len(surprises)} '
+        'next tokens')
+    say(f'a uniform guess over {tokenizer.vocab_size} tokens would score ln '
+        f'{tokenizer.vocab_size} = {math.log(tokenizer.vocab_size):.4f}: where training starts')
+    if held_out_loss is not None:
+        say(f'this model on held-out docs: {held_out_loss:.4f}')
+    # 3. attention: rows are the token being read, columns the tokens it may look at
+    say("attention: a row is the token being read, a column a token it may look at; ' ░▒▓█'")
+    say('shade weights 0 to 1, and · marks later tokens, hidden from it. A habit is named when')
+    say("one place gets over half of a head's weight, averaged over the rows after the first.")
+    n_read = len(positions)
+    for layer in range(config.n_layer):
+        blocks = []
+        for head in range(config.n_head):
+            index = layer * config.n_head + head
+            grid = [weights[index] for _, weights in positions]
+            lines = [f'layer {layer} head {head}', '  ' + ''.join(shown[:n_read])]
+            for row, weights in enumerate(grid):
+                cells = ''.join(' ░▒▓█'[round(w * 4)] for w in weights)
+                lines.append(f'{shown[row]} {cells}' + '·' * (n_read - row - 1))
+            lines.append(attention_habit(grid))
+            blocks.append(lines)
+        block_width = max(len(line) for lines in blocks for line in lines) + 3
+        per_line = max(1, 100 // block_width)
+        for start in range(0, len(blocks), per_line):
+            group = blocks[start:start + per_line]
+            for i in range(len(group[0])):
+                say(''.join(f'{lines[i]:{block_width}s}' for lines in group).rstrip())
+    return loss
+
+def attention_habit(grid):  # one honest line about where a head looks, or none
+    rows = grid[1:]  # the first row can only look at itself
+    if not rows:
+        return ''
+    habits = {'the previous token': sum(row[-2] for row in rows) / len(rows),
+              'itself': sum(row[-1] for row in rows) / len(rows),
+              'the start (BOS)': sum(row[0] for row in rows) / len(rows)}
+    place = max(habits, key=habits.get)
+    if habits[place] <= 0.5:
+        return 'no one habit'
+    return f'{habits[place]:.0%} on {place}'
+
 def args_from_environment():  # a notebook cell: sys.argv holds the kernel's own arguments
     try:
         return shlex.split(os.environ.get('MICROGPT_ARGS', ''))
@@ -789,6 +879,13 @@ if __name__ == '__main__':
     if len(args.prompt) >= config.block_size:
         fail(f'--prompt is {len(args.prompt)} characters; block_size {config.block_size} fits '
              f'{config.block_size - 1} at most')
+    for word in args.explain:
+        unknown = ''.join(sorted(set(word) - set(tokenizer.chars)))
+        if unknown:
+            fail(f'--explain {word!r}: {unknown!r} is not in the vocabulary')
+        if not 0 < len(word) < config.block_size:
+            fail(f'--explain {word!r} is {len(word)} characters; block_size {config.block_size} '
+                 f'fits 1 to {config.block_size - 1}')
     say(f'dataset: {len(docs):,} documents in {input_path} ({len(train_docs):,} train, '
         f'{len(val_docs):,} held out)')
     say(f'vocabulary: {tokenizer.vocab_size} tokens ({len(tokenizer.chars)} characters + BOS)')
@@ -829,6 +926,7 @@ if __name__ == '__main__':
     if n_eval and mismatch:
         say(f'warning: {args.load} was trained with {mismatch}, so the "held-out" documents '
             'may be ones it trained on')
+    val_loss = None
     if n_eval:
         say(f'evaluating on {len(held_out)} held-out and {len(trained)} training documents...')
         train_loss = mean_loss(trained, tokenizer, params, config)
@@ -840,9 +938,15 @@ if __name__ == '__main__':
             say(f'no held-out documents (--val-fraction {args.val_fraction:g}); loss on '
                 f'training docs {train_loss:.4f}')
 
-    # sample new documents, and say which are real ones
+    # look inside the model
+    for word in args.explain:
+        explain(word, tokenizer, params, config, None if mismatch else val_loss)
+
+    # sample new documents, and say which are real ones and how sure the model was of each
     rng = random.Random(args.seed)
     n_new = 0
+    if args.samples:
+        say('samples, with their mean surprise per token (the loss of the sample: lower is surer)')
     for i in range(args.samples):
         text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
         if text in train_docs:
@@ -852,7 +956,8 @@ if __name__ == '__main__':
         else:
             status = 'new'
             n_new += 1
-        say(f'sample {i + 1:2d}  {status:8s}  {text or "(empty)"}')
+        surprise = mean_loss([text], tokenizer, params, config)
+        say(f'sample {i + 1:2d}  {status:8s}  {surprise:.2f}  {text or "(empty)"}')
     if args.samples:
         say(f'{n_new} of {args.samples} samples are new (not documents in {input_path})')
     if exit_code:

@@ -43,8 +43,8 @@ def worker(opts):
     spec.loader.exec_module(microgpt)
     if opts.reference:
         microgpt.use_efficiency(False)
-    elif 'nursery' not in opts.lever_off:  # PyPy only: as the main program does
-        microgpt.restart_pypy_with_a_bigger_nursery(sys.argv)
+    elif 'nursery' not in opts.lever_off and hasattr(microgpt, 'LEVERS'):  # PyPy only
+        microgpt.restart_pypy_with_a_bigger_nursery(sys.argv)  # as the main program does
     for name in opts.lever_off:
         if name == 'nursery':
             continue
@@ -174,7 +174,8 @@ def levers(args):
     all_on_eval = median(rows['all of Part 2'], 'ms_per_eval_doc')
     print(f'{version(python)}, medians of {args.repeats}; {args.steps} training steps of the '
           f'default model; evaluation on 200 documents')
-    print(f"{'case':26s} {'ms/step':>8s} {'step cost':>10s} {'ms/eval doc':>12s} {'eval cost':>10s}")
+    print(f"{'case':26s} {'ms/step':>8s} {'step cost':>10s} {'ms/eval doc':>12s} "
+          f"{'eval cost':>10s}")
     for label, _ in cases:
         step = median(rows[label], 'ms_per_step')
         eval_doc = median(rows[label], 'ms_per_eval_doc')
@@ -183,7 +184,8 @@ def levers(args):
     step = median(reference, 'ms_per_step')
     fast_step = median(fast_first_steps, 'ms_per_step')
     eval_doc = median(reference, 'ms_per_eval_doc')
-    print(f"{'--reference (Part 1 only)':26s} {step:8.2f} {step / fast_step:9.2f}x {eval_doc:12.2f} "
+    print(f"{'--reference (Part 1 only)':26s} {step:8.2f} {step / fast_step:9.2f}x "
+          f"{eval_doc:12.2f} "
           f'{eval_doc / all_on_eval:9.2f}x   (step cost over the first {args.reference_steps} '
           f'steps, where Part 2 takes {fast_step:.2f} ms/step)')
 
@@ -243,7 +245,8 @@ def scaling(args):
             high = median(results[(sweep, values[-1], label)], 'ms_per_step')
             exponent = math.log(high / low) / math.log(values[-1] / values[0])
             exponents.append(f'{label} {exponent:.2f}')
-        print(f'  growth exponent over {sweep} {values[0]} -> {values[-1]}: ' + ', '.join(exponents))
+        print(f'  growth exponent over {sweep} {values[0]} -> {values[-1]}: '
+              + ', '.join(exponents))
     if args.compare:
         label = files[1][0]
         for sweep, values, _ in sweeps:

@@ -24,7 +24,7 @@ def run_cli(*args, cwd=None):
 
 def samples_of(stdout):  # [(text, status), ...]
     return [(text, status) for status, text in
-            re.findall(r'^sample +\d+  (new|in train|held out) +(.*)$', stdout, re.M)]
+            re.findall(r'^sample +\d+  (new|in train|held out) +\d+\.\d\d  (.*)$', stdout, re.M)]
 
 
 class CliTest(unittest.TestCase):

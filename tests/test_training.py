@@ -52,7 +52,8 @@ class TestTraining(unittest.TestCase):
         docs, tokenizer, config, params = names_setup()
         for at in (0, 3):
             with contextlib.redirect_stdout(io.StringIO()) as out:
-                losses = microgpt.train_with_progress(InterruptedDocs(docs, at), tokenizer, params, config,
+                losses = microgpt.train_with_progress(InterruptedDocs(docs, at), tokenizer,
+                                                      params, config,
                                         10, 0.01)
             self.assertEqual(len(losses), at)
             self.assertIn(f'interrupted at step {at} of 10', out.getvalue())

@@ -38,7 +38,7 @@ class TestNotebook(unittest.TestCase):
             texts.append(''.join(o.get('text', '') for o in cell.outputs
                                  if o.output_type == 'stream'))
         self.assertIn('step 30/30', texts[0])  # the flags came from MICROGPT_ARGS, not argv
-        self.assertIn('sample  4:', texts[0])
+        self.assertIn('sample  4  ', texts[0])
         self.assertIn('4,192 parameters', texts[0])
         self.assertRegex(texts[1], r"^\[('[a-z]*', ){4}'[a-z]*'\]\n")  # five more names
         self.assertRegex(texts[1], r'100 more steps: held-out loss \d\.\d{4}\n')

@@ -75,11 +75,13 @@ class TestSavesThatCannotWork(HardeningTest):
                                  '--save', target], capture_output=True, text=True,
                                 cwd=self.dir, timeout=120)
         self.assertEqual(result.returncode, 1, result.stderr)
-        self.assertIn('could not save to', result.stdout)
-        self.assertIn('No space left on device', result.stdout)
+        self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+        self.assertIn('could not save to', result.stderr)
+        self.assertIn('No space left on device', result.stderr)
         rescued = [name for name in os.listdir(self.dir) if name.startswith('microgpt-rescued')]
         self.assertEqual(len(rescued), 1, os.listdir(self.dir))
-        self.assertIn(rescued[0], result.stdout)
+        self.assertIn(rescued[0], result.stderr)
+        self.assertEqual(len(samples_of(result.stdout)), 2)  # and the run went on
         self.assertTrue(is_checkpoint(self.path(rescued[0])))
         self.assertFalse(os.path.exists(target))
 

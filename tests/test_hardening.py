@@ -1,7 +1,10 @@
 """The tool never loses a finished run, never overwrites a file it did not write, and ends every
 failure in one line: saves, signals, pipes, unprintable output, broken checkpoints, huge sizes."""
+import contextlib
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -397,6 +400,38 @@ class TestNewcomerFriction(HardeningTest):
                                 env=dict(os.environ, MICROGPT_ARGS='--steps 9'), timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn('step 3/3', result.stdout)
+
+    def test_a_piped_run_prints_progress_at_least_every_30_seconds(self):
+        docs, tokenizer, config, params = TestSignals.tiny_run(self)
+        clock = iter(range(0, 10 ** 6, 31))  # 31 s pass between two looks at the clock
+        real_clock = microgpt.time.perf_counter
+        microgpt.time.perf_counter = lambda: next(clock)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                microgpt.train_with_progress(docs, tokenizer, params, config, 25, 0.01)
+        finally:
+            microgpt.time.perf_counter = real_clock
+        self.assertEqual(len(re.findall(r'^step +\d+/25 ', out.getvalue(), re.M)), 25)
+        self.assertIn('ETA 12m24s', out.getvalue())  # 24 steps left at 31 s each
+
+    def test_on_a_terminal_the_progress_line_clears_what_a_longer_one_left(self):
+        import pty
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, SCRIPT, *self.base, '--steps', '30'],
+                                stdout=follower, stderr=subprocess.PIPE)
+        os.close(follower)
+        output = b''
+        with contextlib.suppress(OSError):  # EIO once the child has gone
+            while True:
+                chunk = os.read(leader, 65536)
+                if not chunk:
+                    break
+                output += chunk
+        proc.wait(timeout=60)
+        os.close(leader)
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(output.count(b'\r') - output.count(b'\r\n'), 30)  # one per step
+        self.assertEqual(output.count(b'\033[K'), 30)
 
     def test_durations_read_as_seconds_minutes_and_hours(self):
         self.assertEqual(microgpt.duration(7.25), '7.2s')

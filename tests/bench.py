@@ -7,6 +7,7 @@ memory, for one or more interpreters side by side, next to Part 1 alone (--refer
     python tests/bench.py --levers                       # each Part 2 lever turned off in turn
     python tests/bench.py --scaling                      # block_size, n_embd, n_layer sweeps
     python tests/bench.py --scaling --compare OLD.py     # the same for another microgpt.py
+    python tests/bench.py --default-run --compare OLD.py # the default run beside another one
 
 Not a unit test (the file name keeps unittest from collecting it). The machines are shared and
 noisy, so every figure is the median of --repeats runs, each in a fresh process, and the runs
@@ -102,9 +103,9 @@ def measure(python, file=SCRIPT, steps=1000, reference=False, lever_off=(), size
     return json.loads(out.strip().splitlines()[-1])
 
 
-def default_run_seconds(python, extra=()):
+def default_run_seconds(python, file=SCRIPT):  # run from the root, where names.txt is
     start = time.perf_counter()
-    subprocess.run([python, SCRIPT, *extra], capture_output=True, check=True)
+    subprocess.run([python, file], capture_output=True, check=True, cwd=ROOT)
     return time.perf_counter() - start
 
 
@@ -123,12 +124,18 @@ def interpreters(args):
     results = {python: [] for python in args.python}
     reference = []
     wall = {python: [] for python in args.python}
+    compared = []  # --compare: another microgpt.py under the first interpreter
+    compared_wall = []
     for repeat in range(args.repeats):
         reference.append(measure(args.python[0], steps=args.reference_steps, reference=True))
         for python in args.python:
             results[python].append(measure(python, steps=args.steps))
             if args.default_run:
                 wall[python].append(default_run_seconds(python))
+            if args.compare and python == args.python[0]:
+                compared.append(measure(python, file=args.compare, steps=args.steps))
+                if args.default_run:
+                    compared_wall.append(default_run_seconds(python, args.compare))
         print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr)
     print(f'medians of {args.repeats} runs; training {args.steps} steps of the default model '
           f'on names.txt')
@@ -141,6 +148,16 @@ def interpreters(args):
               f"{median(rows, 'ms_per_eval_doc'):12.2f} {median(rows, 'ms_per_name'):8.2f} "
               f"{median(rows, 'peak_mb'):8.1f}")
     first = args.python[0]
+    if compared:
+        ms = median(compared, 'ms_per_step')
+        print(f'{args.compare} under {names[first]}: {ms:.2f} ms/step, '
+              f"{median(compared, 'ms_per_eval_doc'):.2f} ms/eval doc, "
+              f"{median(compared, 'peak_mb'):.1f} MB; microgpt.py trains "
+              f"{ms / median(results[first], 'ms_per_step'):.2f}x as fast per step")
+    if compared_wall:
+        seconds = statistics.median(compared_wall)
+        print(f'{args.compare} default run: {seconds:.1f} s; microgpt.py is '
+              f'{seconds / statistics.median(wall[first]):.2f}x as fast')
     for python in args.python[1:]:
         ratio = median(results[first], 'ms_per_step') / median(results[python], 'ms_per_step')
         print(f'{names[python]} trains {ratio:.2f}x as fast per step as {names[first]}')
@@ -265,7 +282,7 @@ def main():
     p.add_argument('--default-run', action='store_true', help='also time `python microgpt.py`')
     p.add_argument('--levers', action='store_true', help='each Part 2 lever turned off in turn')
     p.add_argument('--scaling', action='store_true', help='sweep block_size, n_embd, n_layer')
-    p.add_argument('--compare', metavar='FILE', help='with --scaling: another microgpt.py too')
+    p.add_argument('--compare', metavar='FILE', help='another microgpt.py, timed beside it')
     for hidden in ('--file', '--input'):
         p.add_argument(hidden, default=SCRIPT, help=argparse.SUPPRESS)
     p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)

@@ -194,7 +194,9 @@ class TestSignals(HardeningTest):
             real_update(param_list, *args)
         microgpt.adam_update = interrupted_update
         try:
-            losses = microgpt.train_with_progress(train_docs, tokenizer, params, config, 5, 0.01)
+            with contextlib.redirect_stdout(io.StringIO()):
+                losses = microgpt.train_with_progress(train_docs, tokenizer, params, config, 5,
+                                                      0.01)
         finally:
             microgpt.adam_update = real_update
         self.assertEqual(len(losses), 1)  # stopped after the first whole step

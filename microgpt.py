@@ -450,6 +450,7 @@ use_efficiency(True)
 # Flags, checks, checkpoints, progress and reports around Parts 1 and 2, then the main program.
 # Bad input gets one line on stderr and exit code 2, never a traceback; a finished training run
 # is never lost; no file that microgpt.py did not write is overwritten.
+# ---- Output and flags ---------------------------------------------------------------------------
 MAX_PARAMS = 50_000_000  # a larger model is refused before any memory is taken for it
 MAX_WEIGHT = 1e6  # a checkpoint weight beyond this is broken (training keeps them near 1)
 SIZE_HELP = {'n_embd': 'width of the vector that represents each token',
@@ -540,6 +541,7 @@ def count_params(config, vocab_size):  # without building the model: wte, lm_hea
     n_embd = config.n_embd
     return 2 * vocab_size * n_embd + config.block_size * n_embd + 12 * config.n_layer * n_embd ** 2
 
+# ---- Documents and checkpoints ------------------------------------------------------------------
 def find_names_file():  # beside this script, else (as in a notebook) in the working directory
     if '__file__' in globals():
         beside_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'names.txt')
@@ -671,6 +673,7 @@ def load_checkpoint(path):
     trained_on = checkpoint.get('trained_on')
     return config, tokenizer, params, trained_on if isinstance(trained_on, dict) else {}
 
+# ---- Training, with progress and clean stops ----------------------------------------------------
 def bar_characters():  # the loss curve's bars, in ASCII where the output's encoding lacks blocks
     with contextlib.suppress(UnicodeError, LookupError, AttributeError, TypeError):
         return '▁▂▃▄▅▆▇█'.encode(sys.stdout.encoding) and '▁▂▃▄▅▆▇█'
@@ -749,6 +752,7 @@ def train_with_progress(docs, tokenizer, params, config, steps, lr):
 def stop_now(signum, frame):  # after training: a signal ends the run at once, in one line
     fail(f'stopped by {signal.Signals(signum).name}', exit_code=128 + signum)
 
+# ---- Looking inside the model: --explain --------------------------------------------------------
 def look_inside(word, tokenizer, params, config):
     """Run the model along BOS + word + BOS: at each position the next-token probabilities and
     every head's attention weights (layer by layer, head by head): [(probs, weights), ...]."""
@@ -833,6 +837,7 @@ def attention_habit(grid):  # one honest line about where a head looks, or none
         return 'no one habit'
     return f'{habits[place]:.0%} on {place}'
 
+# ---- The main program ---------------------------------------------------------------------------
 def args_from_environment():  # a notebook cell: sys.argv holds the kernel's own arguments
     try:
         return shlex.split(os.environ.get('MICROGPT_ARGS', ''))

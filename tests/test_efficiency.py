@@ -1,6 +1,7 @@
 """Part 2 changes no math: the same losses and gradients as Part 1, and the same autograd rules."""
 import gc
 import random
+import sys
 import unittest
 
 from tests.helpers import efficiency, microgpt, names_setup
@@ -121,7 +122,8 @@ class TestSameAutogradRules(unittest.TestCase):
         self.assertTrue(gc.isenabled())  # on between steps
         with self.assertRaises(KeyboardInterrupt):
             list(steps)
-        self.assertEqual(seen, [False, False, False])
+        paused = sys.implementation.name == 'cpython'  # PyPy's collector is left alone
+        self.assertEqual(seen, [not paused] * 3)
         self.assertTrue(gc.isenabled())
 
 

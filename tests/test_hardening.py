@@ -74,9 +74,10 @@ class TestSavesThatCannotWork(HardeningTest):
                 f"sys.argv = [{SCRIPT!r}] + sys.argv[1:]\n"
                 f"runpy.run_path({SCRIPT!r}, run_name='__main__')\n")
         target = self.path('model.json')
+        env = dict(os.environ, PYPY_GC_NURSERY='8MB')  # PyPy: no restart, which would lose it
         result = subprocess.run([sys.executable, '-c', code, *self.base, '--steps', '5',
                                  '--save', target], capture_output=True, text=True,
-                                cwd=self.dir, timeout=120)
+                                cwd=self.dir, env=env, timeout=120)
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
         self.assertIn('could not save to', result.stderr)
@@ -430,6 +431,7 @@ class TestNewcomerFriction(HardeningTest):
                     break
                 output += chunk
         proc.wait(timeout=60)
+        proc.stderr.close()
         os.close(leader)
         self.assertEqual(proc.returncode, 0)
         self.assertEqual(output.count(b'\r') - output.count(b'\r\n'), 30)  # one per step

@@ -179,7 +179,7 @@ def mlp(x, w_fc1, w_fc2):  # widen to 4 * n_embd, keep the positive part (ReLU),
     hidden = [h.relu() for h in hidden]
     return linear(hidden, w_fc2)
 
-def gpt(token, pos, keys, values, params, config, attn_weights=None):  # see attention()
+def gpt(token, pos, keys, values, params, config, attn_weights=None):  # (a list: see attention)
     head_dim = config.n_embd // config.n_head
     tok_emb = params['wte'][token]
     pos_emb = params['wpe'][pos]

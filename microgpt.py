@@ -485,18 +485,18 @@ def parse_args(argv):
     flag('--input', metavar='PATH', help='UTF-8 text, one document per line; one longer than '
          'block_size is trained on its first block_size tokens (default: names.txt beside this '
          'script, else in the working directory)')
-    flag('--val-fraction', type=float, default=0.1,
+    flag('--val-fraction', type=float, default=0.1, metavar='X',
          help='share of documents held out of training (default: %(default)s)')
     # model size (SUPPRESS: an attribute only if given, so that --load can tell)
     for name, default in asdict(Config()).items():
         flag('--' + name.replace('_', '-'), type=int, default=argparse.SUPPRESS, metavar='N',
              help=f"{SIZE_HELP[name]} (default: {default}, or the --load model's)")
     # training
-    flag('--steps', type=int, default=1000, help='training steps, 0: do not train (default: '
-         '%(default)s)')
-    flag('--lr', type=float, default=0.01,
+    flag('--steps', type=int, default=1000, metavar='N',
+         help='training steps, 0: do not train (default: %(default)s)')
+    flag('--lr', type=float, default=0.01, metavar='X',
          help='Adam learning rate, decayed linearly to 0 (default: %(default)s)')
-    flag('--seed', type=int, default=42, help='random seed (default: %(default)s)')
+    flag('--seed', type=int, default=42, metavar='N', help='random seed (default: %(default)s)')
     flag('--reference', action='store_true', help="Part 1 alone, without Part 2's speed-ups")
     # checkpoints
     flag('--save', metavar='PATH', help='save the model to this JSON file (a new file, or one '
@@ -505,11 +505,12 @@ def parse_args(argv):
     # evaluation and sampling
     flag('--eval-docs', type=int, metavar='N', help='measure the loss on up to N held-out and N '
          'training documents; 0: do not (default: 500, or 0 with --load and --steps 0)')
-    flag('--samples', type=int, default=20,
+    flag('--samples', type=int, default=20, metavar='N',
          help='how many documents to sample (default: %(default)s)')
-    flag('--temperature', type=float, default=0.5,
+    flag('--temperature', type=float, default=0.5, metavar='X',
          help='sampling: lower is safer, higher wilder (default: %(default)s)')
-    flag('--prompt', default='', help='text that every sample starts with (default: none)')
+    flag('--prompt', default='', metavar='TEXT',
+         help='text that every sample starts with (default: none)')
     flag('--explain', nargs='+', default=[], metavar='WORD', help='after training, show for each '
          'WORD what the model predicts at each position and where each attention head looks')
     args = parser.parse_args(argv)

@@ -676,9 +676,11 @@ def load_checkpoint(path):
 
 # ---- Training, with progress and clean stops ----------------------------------------------------
 def bar_characters():  # the loss curve's bars, in ASCII where the output's encoding lacks blocks
-    with contextlib.suppress(UnicodeError, LookupError, AttributeError, TypeError):
-        return '▁▂▃▄▅▆▇█'.encode(sys.stdout.encoding) and '▁▂▃▄▅▆▇█'
-    return '_.-:=+*#'
+    try:
+        '▁▂▃▄▅▆▇█'.encode(sys.stdout.encoding)
+    except (UnicodeError, LookupError, AttributeError, TypeError):  # or no stdout, no encoding
+        return '_.-:=+*#'
+    return '▁▂▃▄▅▆▇█'
 
 def sparkline(losses, width=20):  # the loss curve as bars: the means of `width` equal chunks
     bounds = [i * len(losses) // width for i in range(width + 1)]
@@ -732,7 +734,7 @@ def train_with_progress(docs, tokenizer, params, config, steps, lr):
                 last_print = now
             if not math.isfinite(loss) or stop_signal:
                 break
-    except KeyboardInterrupt:  # only without the handler above, e.g. in a thread
+    except KeyboardInterrupt:  # raised some other way than by Ctrl-C, which the handler takes
         stop_signal = 'SIGINT'
     finally:
         for signum, handler in previous_handlers.items():
@@ -784,7 +786,7 @@ def explain(word, tokenizer, params, config, held_out_loss=None):
     surprises = []
     for pos, (probs, _) in enumerate(positions):
         target = tokens[pos + 1]
-        surprises.append(-math.log(probs[target]))
+        surprises.append(-math.log(probs[target]) if probs[target] > 0 else math.inf)
         context = ''.join(shown[:pos + 1])
         if len(context) > width:
             context = '…' + context[1 - width:]

@@ -694,10 +694,11 @@ def sparkline(losses, width=20):  # the loss curve as bars: the means of `width`
 def duration(seconds):  # 7.2s, 19m27s, 2h05m
     if seconds < 60:
         return f'{seconds:.1f}s'
-    seconds = round(seconds)
-    if seconds < 3600:
-        return f'{seconds // 60}m{seconds % 60:02d}s'
-    return f'{seconds // 3600}h{seconds // 60 % 60:02d}m'
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours == 0:
+        return f'{minutes}m{seconds:02d}s'
+    return f'{hours}h{minutes:02d}m'
 
 stop_signal = None  # the name of a signal that asked training to stop
 
@@ -724,9 +725,10 @@ def train_with_progress(docs, tokenizer, params, config, steps, lr):
         for loss in train(docs, tokenizer, params, config, steps, lr):
             losses.append(loss)
             now = time.perf_counter()
-            eta = (now - start) / len(losses) * (steps - len(losses))
+            seconds_per_step = (now - start) / len(losses)
+            eta = seconds_per_step * (steps - len(losses))
             line = (f'step {len(losses):{len(str(steps))}d}/{steps} | loss {loss:.4f} | '
-                    f'{(now - start) * 1000 / len(losses):.1f} ms/step | ETA {duration(eta)}')
+                    f'{seconds_per_step * 1000:.1f} ms/step | ETA {duration(eta)}')
             if on_terminal:
                 say('\r' + line + '\033[K', end='')  # \033[K clears what the last line left
             elif len(losses) % max(1, steps // 10) == 0 or now - last_print > 30:
@@ -746,9 +748,10 @@ def train_with_progress(docs, tokenizer, params, config, steps, lr):
             'learned so far')
     if losses and math.isfinite(losses[-1]):  # a non-finite loss stopped it: see the main program
         last = losses[-100:]
-        say(f'trained {len(losses)} steps in {duration(time.perf_counter() - start)}: loss '
-            f'{losses[0]:.4f} at the first step, {sum(last) / len(last):.4f} mean of the last '
-            f'{len(last)}')
+        last_mean = sum(last) / len(last)
+        seconds = time.perf_counter() - start
+        say(f'trained {len(losses)} steps in {duration(seconds)}: loss {losses[0]:.4f} at the '
+            f'first step, {last_mean:.4f} mean of the last {len(last)}')
         say(f'loss curve: {sparkline(losses)}')
     return losses
 
@@ -972,7 +975,8 @@ if __name__ == '__main__':
             status = 'new'
             n_new += 1
         surprise = mean_loss([text], tokenizer, params, config)
-        say(f'sample {i + 1:2d}  {status:8s}  {surprise:.2f}  {text or "(empty)"}')
+        text_shown = text or '(empty)'
+        say(f'sample {i + 1:2d}  {status:8s}  {surprise:.2f}  {text_shown}')
     if args.samples:
         say(f'{n_new} of {args.samples} samples are new (not documents in {input_path})')
     if exit_code:

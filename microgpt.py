@@ -2,7 +2,7 @@
 algorithm, Part 2 makes it fast without changing its numbers, Part 3 is the command-line tool.
 `python microgpt.py --help` lists the options."""
 import argparse, contextlib, gc, glob, json, math, os, random, shlex, signal, stat, sys
-import tempfile, time
+import tempfile, threading, time
 from dataclasses import asdict, dataclass
 from operator import mul
 
@@ -707,6 +707,8 @@ def request_stop(signum, frame):  # while training: stop after this step (and it
     stop_signal = signal.Signals(signum).name
 
 def stop_signals():  # Ctrl-C (SIGINT), SIGTERM and, where there is one, SIGHUP
+    if threading.current_thread() is not threading.main_thread():
+        return []  # only the main thread may handle signals
     names = ('SIGINT', 'SIGTERM', 'SIGHUP')
     return [getattr(signal, name) for name in names if hasattr(signal, name)]
 

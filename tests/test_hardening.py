@@ -205,6 +205,20 @@ class TestSignals(HardeningTest):
         self.assertEqual([p.data for p in microgpt.flatten(params)],
                          [p.data for p in microgpt.flatten(reference)])
 
+    def test_training_in_another_thread_runs_without_signal_handlers(self):
+        import threading
+        train_docs, tokenizer, config, params = self.tiny_run()
+        results = []
+
+        def run():
+            with contextlib.redirect_stdout(io.StringIO()):
+                results.append(microgpt.train_with_progress(train_docs, tokenizer, params,
+                                                            config, 3, 0.01))
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        self.assertEqual(len(results[0]), 3)  # signal.signal() would have raised there
+
     def tiny_run(self):
         import random
         docs = ['anna', 'bob', 'cecilia']

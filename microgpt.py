@@ -600,14 +600,15 @@ def save_checkpoint(path, config, tokenizer, params, trained_on):
     target = os.path.realpath(path)  # a symlink stays one: the file it names is replaced
     folder, name = os.path.split(target)
     for stale in glob.glob(os.path.join(glob.escape(folder), f'.{glob.escape(name)}.*.tmp')):
-        pid = stale[len(folder) + len(name) + 3:-4]
+        pid = stale.split('.')[-2]  # .NAME.PID.tmp
         if pid.isdigit() and not process_exists(int(pid)):
             os.unlink(stale)
     tmp_path = os.path.join(folder, f'.{name}.{os.getpid()}.tmp')
-    mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.exists(target) else 0o666
+    replacing = os.path.exists(target)
+    mode = stat.S_IMODE(os.stat(target).st_mode) if replacing else 0o666
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # 0o666 less the umask
     try:
-        if os.path.exists(target):
+        if replacing:
             os.chmod(tmp_path, mode)  # the old file's own mode, whatever the umask
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             json.dump(checkpoint, f, indent=1)
@@ -688,7 +689,8 @@ def sparkline(losses, width=20):  # the loss curve as bars: the means of `width`
     means = [sum(chunk) / len(chunk) for chunk in chunks if chunk]
     low = min(means)
     span = (max(means) - low) or 1
-    bars = ''.join(bar_characters()[int(7.99 * (m - low) / span)] for m in means)
+    levels = bar_characters()
+    bars = ''.join(levels[int(7.99 * (m - low) / span)] for m in means)
     return f'{means[0]:.2f} {bars} {means[-1]:.2f}'
 
 def duration(seconds):  # 7.2s, 19m27s, 2h05m
@@ -846,6 +848,9 @@ def attention_habit(grid):  # one honest line about where a head looks, or none
     return f'{habits[place]:.0%} on {place}'
 
 # ---- The main program ---------------------------------------------------------------------------
+def unknown_chars(text, tokenizer):  # the characters of text that the vocabulary lacks, sorted
+    return ''.join(sorted(set(text) - set(tokenizer.chars)))
+
 def args_from_environment():  # a notebook cell: sys.argv holds the kernel's own arguments
     try:
         return shlex.split(os.environ.get('MICROGPT_ARGS', ''))
@@ -880,15 +885,16 @@ if __name__ == '__main__':
         config = Config(**size_flags(args))
         tokenizer = Tokenizer.from_docs(docs)
         loaded_from = {}
-        if count_params(config, tokenizer.vocab_size) > MAX_PARAMS:
-            fail(f'the model would have {count_params(config, tokenizer.vocab_size):,} '
-                 f'parameters, over the {MAX_PARAMS:,} this tool builds: use smaller sizes')
+        n_params = count_params(config, tokenizer.vocab_size)
+        if n_params > MAX_PARAMS:
+            fail(f'the model would have {n_params:,} parameters, over the {MAX_PARAMS:,} this '
+                 'tool builds: use smaller sizes')
         params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
-    unknown = ''.join(sorted(set(''.join(docs)) - set(tokenizer.chars)))
+    unknown = unknown_chars(''.join(docs), tokenizer)
     if unknown:  # only a loaded model can lack characters of the input
         fail(f'{unknown[:20]!r} in {input_path} is not in the vocabulary of {args.load}, which '
              f'was trained on other text: give --input the file it was trained on')
-    unknown = ''.join(sorted(set(args.prompt) - set(tokenizer.chars)))
+    unknown = unknown_chars(args.prompt, tokenizer)
     if unknown:
         fail(f'{unknown!r} is not in the vocabulary {tokenizer.chars[:60]!r}: use only its '
              'characters in --prompt')
@@ -896,7 +902,7 @@ if __name__ == '__main__':
         fail(f'--prompt is {len(args.prompt)} characters; block_size {config.block_size} fits '
              f'{config.block_size - 1} at most')
     for word in args.explain:
-        unknown = ''.join(sorted(set(word) - set(tokenizer.chars)))
+        unknown = unknown_chars(word, tokenizer)
         if unknown:
             fail(f'--explain {word!r}: {unknown!r} is not in the vocabulary')
         if not 0 < len(word) < config.block_size:

@@ -116,6 +116,12 @@ class TestModel(unittest.TestCase):
             for got, want in zip(logits, expected):
                 self.assertAlmostEqual(got.data, want, places=12)
 
+    def test_the_tools_parameter_count_matches_the_built_model(self):
+        for sizes in ({}, {'n_embd': 8, 'n_head': 2, 'n_layer': 3, 'block_size': 5}):
+            config = microgpt.Config(**sizes)
+            params = microgpt.init_params(config, 11, random.Random(0))
+            self.assertEqual(microgpt.count_params(config, 11), len(microgpt.flatten(params)))
+
     def test_rmsnorm_gives_unit_root_mean_square(self):
         for rmsnorm in (microgpt.REFERENCE['rmsnorm'], microgpt.rmsnorm_fused):
             out = rmsnorm([microgpt.Value(x) for x in (3.0, -4.0, 12.0)])

@@ -87,7 +87,7 @@ class TestFusedOps(unittest.TestCase):
         self.check_against_finite_differences(lambda v: f(v, microgpt.linear_fused), data,
                                               'linear_fused')
         for fused, plain in zip(f([Value(x) for x in data], microgpt.linear_fused),
-                                f([Value(x) for x in data], microgpt.REFERENCE['linear'])):
+                                f([Value(x) for x in data], microgpt.PART1['linear'])):
             self.assertAlmostEqual(fused.data, plain.data, places=14)
 
     def test_linear_fused_of_a_vector_with_itself_counts_both_factors(self):
@@ -130,7 +130,7 @@ class TestFusedOps(unittest.TestCase):
         rng = random.Random(3)
         data = [rng.uniform(-1, 1) for _ in range(4 + 8 * 4 + 4 * 8)]
         results = []
-        for mlp in (microgpt.mlp_relu_skip, microgpt.REFERENCE['mlp']):
+        for mlp in (microgpt.mlp_relu_skip, microgpt.PART1['mlp']):
             values = [Value(x) for x in data]
             fc1 = [values[4 + 4 * r:8 + 4 * r] for r in range(8)]
             fc2 = [values[36 + 8 * r:44 + 8 * r] for r in range(4)]
@@ -165,16 +165,6 @@ class TestBackward(unittest.TestCase):
         self.assertEqual(x.grad, 4.0)
         self.assertEqual((unrelated.grad, later.grad), (0.0, 0.0))
 
-    def test_backward_twice_through_one_graph_is_a_clear_error_and_keeps_the_gradients(self):
-        x = Value(3.0)
-        loss = x * x
-        loss.backward()
-        with self.assertRaisesRegex(RuntimeError, 'already ran through this graph and freed it'):
-            loss.backward()
-        self.assertEqual(x.grad, 6.0)  # the first pass's gradient is kept, not doubled
-        (x * x).backward()  # a graph computed again backpropagates again, adding up
-        self.assertEqual(x.grad, 12.0)
-
     def test_two_losses_sharing_only_inputs_backpropagate_one_after_the_other(self):
         x = Value(2.0)
         y = Value(5.0)
@@ -189,13 +179,6 @@ class TestBackward(unittest.TestCase):
         hidden = x * x
         (hidden * 3 + hidden.exp()).backward()  # d/dx = 3 * 2x + e^(x^2) * 2x
         assert_close(self, x.grad, 12.0 + math.exp(4.0) * 4.0)
-        x = Value(2.0)
-        hidden = x * x
-        first = hidden * 3
-        second = hidden.exp()
-        first.backward()  # frees hidden's graph, which the second loss also needs
-        with self.assertRaisesRegex(RuntimeError, 'their sum'):
-            second.backward()
 
     def test_no_grad_computes_numbers_without_a_graph_and_restores_recording(self):
         x = Value(3.0)

@@ -1,10 +1,14 @@
-"""Part 2 changes no math: the same losses and gradients as Part 1, and the same autograd rules."""
+"""Part 2 changes no numbers: the same losses and gradients as Part 1. And what a learner edits in
+Part 1 is what runs: each stand-in is checked against Part 1 as the file stands, every run."""
 import gc
-import random
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import unittest
 
-from tests.helpers import efficiency, microgpt, names_setup
+from tests.helpers import NAMES, ROOT, efficiency, microgpt, names_setup
 
 TWO_LAYERS = microgpt.Config(n_embd=8, n_head=2, n_layer=2, block_size=8)
 
@@ -39,8 +43,22 @@ class TestSameNumbers(unittest.TestCase):
 
     def test_fused_attention_gives_the_losses_and_gradients_of_plain_attention(self):
         docs = ['sophia', 'jacksonville']
-        plain = losses_and_gradients(docs, True, attention=microgpt.REFERENCE['attention'])
+        plain = losses_and_gradients(docs, True, attention=microgpt.PART1['attention'])
         self.assert_same(plain, losses_and_gradients(docs, True))
+
+    def test_the_tape_gives_the_loss_and_gradients_of_backward(self):
+        results = []
+        for on_tape in (False, True):
+            train_docs, tokenizer, config, params = names_setup(seed=2, config=TWO_LAYERS)
+            if on_tape:
+                loss = microgpt.document_loss_and_gradients('isabella', tokenizer, params, config)
+            else:
+                loss = microgpt.document_loss('isabella', tokenizer, params, config)
+                loss.backward()
+                loss = loss.data
+            results.append((loss, [p.grad for p in microgpt.flatten(params)]))
+        self.assert_same([results[0]], [results[1]])
+        self.assertEqual(len(microgpt.Value.tape), 0)  # the tape is put away after the loss
 
     def test_20_training_steps_give_the_same_losses(self):
         runs = []
@@ -61,50 +79,34 @@ class TestSameNumbers(unittest.TestCase):
             self.assertEqual(without.data, with_graph)
             self.assertEqual(without._children, ())
 
-    def test_use_efficiency_swaps_every_lever_and_back(self):
-        with efficiency(False):
-            for name, function in microgpt.REFERENCE.items():
-                self.assertIs(getattr(microgpt, name), function)
-        for name, function in microgpt.LEVERS.items():
+
+class TestWhatYouReadRuns(unittest.TestCase):
+    def tearDown(self):
+        microgpt.use_efficiency()
+
+    def test_use_efficiency_puts_every_stand_in_in_place_and_false_puts_part_1_back(self):
+        self.assertEqual(microgpt.use_efficiency(), [])  # the file as it stands: all agree
+        for name, (stand_in, _) in microgpt.STAND_INS.items():
+            self.assertIs(getattr(microgpt, name), stand_in)
+        self.assertEqual(microgpt.use_efficiency(False), [])
+        for name, function in microgpt.PART1.items():
             self.assertIs(getattr(microgpt, name), function)
 
+    def test_a_part_1_function_that_differs_keeps_its_place_and_is_named(self):
+        plain_mlp = microgpt.PART1['mlp']
 
-class TestSameAutogradRules(unittest.TestCase):
-    def gradients(self, params):
-        grads = [p.grad for p in microgpt.flatten(params)]
-        for p in microgpt.flatten(params):
-            p.grad = 0.0
-        return grads
-
-    def test_compute_loss_then_sample_then_backward_gives_the_loss_gradients(self):
-        for on in (False, True):
-            with self.subTest(efficiency=on), efficiency(on):
-                train_docs, tokenizer, config, params = names_setup(seed=6)
-                microgpt.document_loss('ava', tokenizer, params, config).backward()
-                expected = self.gradients(params)
-                loss = microgpt.document_loss('ava', tokenizer, params, config)
-                microgpt.sample(params, config, tokenizer, random.Random(0), 0.5)
-                loss.backward()
-                self.assertEqual(self.gradients(params), expected)
-
-    def assert_close_lists(self, got, expected):  # the graph search may add in another order
-        self.assertEqual(len(got), len(expected))
-        for a, b in zip(got, expected):
-            self.assertLessEqual(abs(a - b), 1e-12 * max(abs(a), abs(b)) + 1e-15)
-
-    def test_a_loss_made_before_another_still_backpropagates_correctly(self):
-        train_docs, tokenizer, config, params = names_setup(seed=6)
-        microgpt.document_loss('liam', tokenizer, params, config).backward()
-        expected = self.gradients(params)
-        first = microgpt.document_loss('liam', tokenizer, params, config)
-        second = microgpt.document_loss('noah', tokenizer, params, config)  # now on the tape
-        first.backward()  # not the tape's loss: searched as in Part 1
-        self.assert_close_lists(self.gradients(params), expected)
-        second.backward()
-        with self.assertRaisesRegex(RuntimeError, 'already ran through this graph'):
-            second.backward()
-        with self.assertRaisesRegex(RuntimeError, 'already ran through this graph'):
-            first.backward()
+        def squared_relu_mlp(x, w_fc1, w_fc2):  # a learner's edit
+            hidden = [h.relu() ** 2 for h in microgpt.linear(x, w_fc1)]
+            return microgpt.linear(hidden, w_fc2)
+        microgpt.PART1['mlp'] = squared_relu_mlp
+        try:
+            notes = microgpt.use_efficiency()
+        finally:
+            microgpt.PART1['mlp'] = plain_mlp
+        self.assertEqual(notes, ["Part 1's mlp (with Value.relu) differs from mlp_relu_skip: "
+                                 'running mlp as written'])
+        self.assertIs(microgpt.mlp, squared_relu_mlp)
+        self.assertIs(microgpt.linear, microgpt.linear_fused)  # the others still stand in
 
     def test_the_collector_is_paused_during_a_step_and_restored_after_and_on_ctrl_c(self):
         train_docs, tokenizer, config, params = names_setup()
@@ -112,19 +114,80 @@ class TestSameAutogradRules(unittest.TestCase):
 
         class Docs(list):
             def __getitem__(self, i):
-                seen.append(gc.isenabled())
                 if i == 2:
                     raise KeyboardInterrupt
                 return super().__getitem__(i)
-        self.assertTrue(gc.isenabled())
-        steps = microgpt.train(Docs(train_docs), tokenizer, params, config, 5, 0.01)
-        next(steps)
-        self.assertTrue(gc.isenabled())  # on between steps
-        with self.assertRaises(KeyboardInterrupt):
-            list(steps)
+
+        real_loss = microgpt.document_loss_and_gradients
+
+        def noting_loss(*args):
+            seen.append(gc.isenabled())
+            return real_loss(*args)
+        microgpt.document_loss_and_gradients = noting_loss
+        try:
+            self.assertTrue(gc.isenabled())
+            steps = microgpt.train(Docs(train_docs), tokenizer, params, config, 5, 0.01)
+            next(steps)
+            self.assertTrue(gc.isenabled())  # on between steps
+            with self.assertRaises(KeyboardInterrupt):
+                list(steps)
+        finally:
+            microgpt.document_loss_and_gradients = real_loss
         paused = sys.implementation.name == 'cpython'  # PyPy's collector is left alone
-        self.assertEqual(seen, [not paused] * 3)
+        self.assertEqual(seen, [not paused] * 2)
         self.assertTrue(gc.isenabled())
+
+
+# A learner's edits to Part 1, each in a copy of the file: (function, what it says, what it becomes)
+EDITS = [
+    ('linear', '    return [sum(w_ij * x_j for w_ij, x_j in zip(row, x)) for row in w]',
+     '    return [sum(w_ij * x_j for w_ij, x_j in zip(row, x)) * 1.5 for row in w]'),
+    ('mlp', '    hidden = [h.relu() for h in hidden]',
+     '    hidden = [h.relu() ** 2 for h in hidden]'),
+    ('softmax', '    exps = [(logit - max_logit).exp() for logit in logits]',
+     '    exps = [(logit - max_logit).exp() + 0.01 for logit in logits]'),
+    ('adam_update', '        p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)',
+     '        p.data -= 2 * lr * m_hat / (math.sqrt(v_hat) + eps)'),
+    ('Value.relu', '        return Value(max(self.data, 0.0), (self,), (float(self.data > 0),))',
+     '        return Value(max(self.data, 0.1 * self.data), (self,), '
+     '(1.0 if self.data > 0 else 0.1,))'),
+]
+FLAGS = ['--input', NAMES, '--steps', '6', '--eval-docs', '10', '--samples', '3', '--n-embd', '8',
+         '--n-head', '2', '--block-size', '8']
+
+
+def figures(stdout):  # every printed loss and sample, without the times
+    lines = [line for line in stdout.splitlines() if re.match(r'(trained|loss|sample )', line)]
+    return [re.sub(r' in [\d.]+s', '', line) for line in lines]
+
+
+class TestAnEditToPart1ChangesTheRun(unittest.TestCase):
+    def run_copy(self, source, *flags):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, 'microgpt.py')
+            with open(path, 'w', encoding='utf-8') as f:
+                f.write(source)
+            result = subprocess.run([sys.executable, path, *FLAGS, *flags], capture_output=True,
+                                    text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout
+
+    def test_each_edit_runs_as_written_equals_reference_and_is_named(self):
+        with open(os.path.join(ROOT, 'microgpt.py'), encoding='utf-8') as f:
+            source = f.read()
+        unedited = self.run_copy(source)
+        self.assertNotIn("Part 1's", unedited)
+        for function, before, after in EDITS:
+            with self.subTest(function):
+                self.assertEqual(source.count(before), 1)
+                edited = source.replace(before, after)
+                out = self.run_copy(edited)
+                self.assertNotEqual(figures(out), figures(unedited))
+                self.assertEqual(figures(out), figures(self.run_copy(edited, '--reference')))
+                notes = [line for line in out.splitlines() if line.startswith("Part 1's")]
+                self.assertTrue(notes)
+                self.assertTrue(all(function in line and 'as written' in line for line in notes),
+                                notes)
 
 
 if __name__ == '__main__':

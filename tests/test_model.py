@@ -123,7 +123,7 @@ class TestModel(unittest.TestCase):
             self.assertEqual(microgpt.count_params(config, 11), len(microgpt.flatten(params)))
 
     def test_rmsnorm_gives_unit_root_mean_square(self):
-        for rmsnorm in (microgpt.REFERENCE['rmsnorm'], microgpt.rmsnorm_fused):
+        for rmsnorm in (microgpt.PART1['rmsnorm'], microgpt.rmsnorm_fused):
             out = rmsnorm([microgpt.Value(x) for x in (3.0, -4.0, 12.0)])
             self.assertAlmostEqual(math.sqrt(sum(v.data ** 2 for v in out) / 3), 1.0, places=5)
 

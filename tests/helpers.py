@@ -1,7 +1,12 @@
-"""Shared by the tests: import microgpt.py from the repository root, and finite differences."""
+"""Shared by the tests: microgpt.py imported from the repository root, finite differences, and a
+way to run the script on a small file of names."""
 import os
 import random
+import re
+import subprocess
 import sys
+import tempfile
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -10,6 +15,8 @@ import microgpt  # noqa: E402  (needs the path above)
 microgpt.use_efficiency()  # as the tool runs: each of Part 2's stand-ins in place, once checked
 
 NAMES = os.path.join(ROOT, 'names.txt')
+SCRIPT = os.path.join(ROOT, 'microgpt.py')
+SMALL = ['--n-embd', '8', '--n-head', '2', '--block-size', '8']
 
 
 def numerical_grad(f, x, h=1e-6):
@@ -42,3 +49,47 @@ def names_setup(seed=42, config=None):
     config = config or microgpt.Config()
     params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(seed))
     return train_docs, tokenizer, config, params
+
+
+def samples_of(stdout):  # [(text, status, surprise), ...] from the sample lines
+    return [(text, status, float(surprise)) for status, surprise, text in re.findall(
+        r'^sample +\d+  (new|in train|held out|cut) +surprise (\d+\.\d\d)  (.*)$', stdout, re.M)]
+
+
+class CliTest(unittest.TestCase):
+    """Runs microgpt.py in a fresh folder that holds docs.txt, the first 300 names of names.txt."""
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.dir = tmp.name
+        with open(NAMES) as f:
+            names = [next(f).strip() for _ in range(300)]
+        self.docs_path = self.path('docs.txt', '\n'.join(names) + '\n')
+        self.base = ['--input', self.docs_path, *SMALL, '--eval-docs', '20', '--samples', '3']
+
+    def path(self, name, text=None):
+        path = os.path.join(self.dir, name)
+        if text is not None:
+            with open(path, 'w', encoding='utf-8') as f:
+                f.write(text)
+        return path
+
+    def run_cli(self, *args, **kwargs):
+        kwargs.setdefault('cwd', self.dir)
+        return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
+                              timeout=120, **kwargs)
+
+    def ok(self, *args, **kwargs):
+        result = self.run_cli(*args, **kwargs)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stderr, '')
+        return result.stdout
+
+    def fails(self, *args, mentions, code=2, **kwargs):
+        """The run ends with one line on stderr that mentions `mentions`, and exit code 2."""
+        result = self.run_cli(*args, **kwargs)
+        self.assertEqual(result.returncode, code, f'{args}: {result.stderr}')
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assertTrue(result.stderr.startswith('microgpt.py: error: '), result.stderr)
+        self.assertIn(mentions, result.stderr)
+        return result

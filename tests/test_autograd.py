@@ -2,7 +2,7 @@ import math
 import random
 import unittest
 
-from tests.helpers import assert_close, microgpt, numerical_grad
+from tests.helpers import assert_close, efficiency, microgpt, numerical_grad
 
 Value = microgpt.Value
 
@@ -45,17 +45,14 @@ class TestValueOps(unittest.TestCase):
         self.check_unary('relu', lambda v: v.relu() if isinstance(v, Value) else max(v, 0.0),
                          [-1.3, 0.8])
 
-    def test_numbers_work_on_either_side(self):
+    def test_plain_numbers_mix_with_values(self):
         self.check_unary('2 + v', lambda v: 2 + v, [1.0])
         self.check_unary('v + 2', lambda v: v + 2, [1.0])
-        self.check_unary('2 - v', lambda v: 2 - v, [1.0])
         self.check_unary('v - 2', lambda v: v - 2, [1.0])
         self.check_unary('3 * v', lambda v: 3 * v, [1.0])
         self.check_unary('v * 3', lambda v: v * 3, [1.0])
-        self.check_unary('3 / v', lambda v: 3 / v, [1.5])
         self.check_unary('v / 3', lambda v: v / 3, [1.5])
-        self.assertEqual((2 - Value(5.0)).data, -3.0)
-        self.assertEqual((3 / Value(1.5)).data, 2.0)
+        self.assertEqual(sum([Value(1.0), Value(2.0)]).data, 3.0)  # sum() starts from 0
 
     def test_a_value_used_twice_accumulates_both_paths(self):
         x = Value(3.0)
@@ -112,6 +109,8 @@ class TestFusedOps(unittest.TestCase):
                     for t in range(positions)]
             return microgpt.attention_fused(q, keys, vals)
         self.check_against_finite_differences(f, data, 'attention_fused')
+        with efficiency(False):  # its dot products from Part 1's linear instead of linear_fused
+            self.check_against_finite_differences(f, data, 'attention_fused on Part 1 linear')
 
     def test_cross_entropy_fused_matches_log_softmax_and_finite_differences(self):
         logits_data = [1.2, -0.4, 3.1, 0.0, 50.0]  # a large logit: must not overflow

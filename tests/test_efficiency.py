@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.helpers import NAMES, ROOT, efficiency, microgpt, names_setup
 
@@ -60,13 +61,13 @@ class TestSameNumbers(unittest.TestCase):
         self.assert_same([results[0]], [results[1]])
         self.assertEqual(len(microgpt.Value.tape), 0)  # the tape is put away after the loss
 
-    def test_20_training_steps_give_the_same_losses(self):
+    def test_10_training_steps_give_the_same_losses(self):
         runs = []
         for on in (False, True):
             train_docs, tokenizer, config, params = names_setup(seed=3, config=TWO_LAYERS)
             with efficiency(on):
-                runs.append(list(microgpt.train(train_docs, tokenizer, params, config, 20, 0.01)))
-        self.assertEqual(len(runs[1]), 20)
+                runs.append(list(microgpt.train(train_docs, tokenizer, params, config, 10, 0.01)))
+        self.assertEqual(len(runs[1]), 10)
         for a, b in zip(*runs):
             self.assertLess(abs(a - b), 1e-9)
 
@@ -103,8 +104,8 @@ class TestWhatYouReadRuns(unittest.TestCase):
             notes = microgpt.use_efficiency()
         finally:
             microgpt.PART1['mlp'] = plain_mlp
-        self.assertEqual(notes, ["Part 1's mlp (with Value.relu) differs from mlp_relu_skip: "
-                                 'running mlp as written'])
+        self.assertEqual(notes, ["Part 1's mlp (with Value.relu, linear) differs from "
+                                 'mlp_relu_skip: running mlp as written'])
         self.assertIs(microgpt.mlp, squared_relu_mlp)
         self.assertIs(microgpt.linear, microgpt.linear_fused)  # the others still stand in
 
@@ -175,15 +176,18 @@ class TestAnEditToPart1ChangesTheRun(unittest.TestCase):
     def test_each_edit_runs_as_written_equals_reference_and_is_named(self):
         with open(os.path.join(ROOT, 'microgpt.py'), encoding='utf-8') as f:
             source = f.read()
-        unedited = self.run_copy(source)
+        for _, before, _ in EDITS:
+            self.assertEqual(source.count(before), 1)
+        runs = [(source, ())] + [(source.replace(before, after), flags) for _, before, after in EDITS
+                                 for flags in ((), ('--reference',))]
+        with ThreadPoolExecutor(2) as pool:  # two runs at a time, one a core
+            outputs = list(pool.map(lambda run: self.run_copy(run[0], *run[1]), runs))
+        unedited = outputs[0]
         self.assertNotIn("Part 1's", unedited)
-        for function, before, after in EDITS:
+        for (function, _, _), out, reference in zip(EDITS, outputs[1::2], outputs[2::2]):
             with self.subTest(function):
-                self.assertEqual(source.count(before), 1)
-                edited = source.replace(before, after)
-                out = self.run_copy(edited)
                 self.assertNotEqual(figures(out), figures(unedited))
-                self.assertEqual(figures(out), figures(self.run_copy(edited, '--reference')))
+                self.assertEqual(figures(out), figures(reference))
                 notes = [line for line in out.splitlines() if line.startswith("Part 1's")]
                 self.assertTrue(notes)
                 self.assertTrue(all(function in line and 'as written' in line for line in notes),

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import math
 import random
 import unittest
@@ -5,8 +7,8 @@ import unittest
 from tests.helpers import NAMES, assert_close, efficiency, microgpt
 
 
-def tiny_model(seed=0, n_layer=2):
-    config = microgpt.Config(n_embd=8, n_head=2, n_layer=n_layer, block_size=4)
+def tiny_model(seed=0, n_layer=2, n_embd=8):
+    config = microgpt.Config(n_embd=n_embd, n_head=2, n_layer=n_layer, block_size=4)
     tokenizer = microgpt.Tokenizer('abcde')
     params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(seed))
     return config, tokenizer, params
@@ -34,7 +36,7 @@ class TestModel(unittest.TestCase):
             self.check_every_parameter_gradient(n_layer=1)
 
     def check_every_parameter_gradient(self, n_layer):
-        config, tokenizer, params = tiny_model(n_layer=n_layer)
+        config, tokenizer, params = tiny_model(n_layer=n_layer, n_embd=4)
         doc = 'abcde'  # longer than block_size: the truncation is differentiated too
 
         def loss_value():
@@ -42,7 +44,7 @@ class TestModel(unittest.TestCase):
                 return microgpt.document_loss(doc, tokenizer, params, config).data
         microgpt.document_loss(doc, tokenizer, params, config).backward()
         flat = microgpt.flatten(params)
-        self.assertEqual(len(flat), 6 * 8 + 4 * 8 + 6 * 8 + n_layer * (4 * 64 + 2 * 8 * 32))
+        self.assertEqual(len(flat), 6 * 4 + 4 * 4 + 6 * 4 + n_layer * (4 * 16 + 2 * 4 * 16))
         h = 1e-6
         checked_nonzero = 0
         for i, p in enumerate(flat):
@@ -116,11 +118,19 @@ class TestModel(unittest.TestCase):
             for got, want in zip(logits, expected):
                 self.assertAlmostEqual(got.data, want, places=12)
 
-    def test_the_tools_parameter_count_matches_the_built_model(self):
+    def test_the_tools_size_check_counts_the_parameters_that_init_params_builds(self):
         for sizes in ({}, {'n_embd': 8, 'n_head': 2, 'n_layer': 3, 'block_size': 5}):
             config = microgpt.Config(**sizes)
-            params = microgpt.init_params(config, 11, random.Random(0))
-            self.assertEqual(microgpt.count_params(config, 11), len(microgpt.flatten(params)))
+            n_params = len(microgpt.flatten(microgpt.init_params(config, 11, random.Random(0))))
+            limit = microgpt.MAX_PARAMS
+            try:
+                microgpt.MAX_PARAMS = n_params
+                microgpt.check_size(config, 11)  # exactly at the limit: passes
+                microgpt.MAX_PARAMS = n_params - 1
+                with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+                    microgpt.check_size(config, 11)
+            finally:
+                microgpt.MAX_PARAMS = limit
 
     def test_rmsnorm_gives_unit_root_mean_square(self):
         for rmsnorm in (microgpt.PART1['rmsnorm'], microgpt.rmsnorm_fused):

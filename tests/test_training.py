@@ -1,21 +1,14 @@
-import contextlib
-import io
 import math
 import random
 import unittest
 
-from tests.helpers import microgpt, names_setup
-
-
-def quiet_train(*args):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return microgpt.train_with_progress(*args)
+from tests.helpers import efficiency, microgpt, names_setup
 
 
 class TestTraining(unittest.TestCase):
     def test_200_steps_on_names_start_near_ln_vocab_and_learn(self):
         docs, tokenizer, config, params = names_setup()
-        losses = quiet_train(docs, tokenizer, params, config, 200, 0.01)
+        losses = list(microgpt.train(docs, tokenizer, params, config, 200, 0.01))
         self.assertEqual(len(losses), 200)
         self.assertLess(abs(losses[0] - math.log(tokenizer.vocab_size)), 0.2)
         self.assertLess(sum(losses[-50:]) / 50, 2.8)
@@ -24,44 +17,28 @@ class TestTraining(unittest.TestCase):
         runs = []
         for _ in range(2):
             docs, tokenizer, config, params = names_setup(seed=7)
-            losses = quiet_train(docs, tokenizer, params, config, 20, 0.01)
+            losses = list(microgpt.train(docs, tokenizer, params, config, 20, 0.01))
             rng = random.Random(7)
             runs.append((losses, [microgpt.sample(params, config, tokenizer, rng, 0.5)
                                   for _ in range(5)]))
         self.assertEqual(runs[0], runs[1])
         docs, tokenizer, config, params = names_setup(seed=8)
-        self.assertNotEqual(quiet_train(docs, tokenizer, params, config, 20, 0.01), runs[0][0])
+        self.assertNotEqual(list(microgpt.train(docs, tokenizer, params, config, 20, 0.01)),
+                            runs[0][0])
 
-    def test_train_yields_each_steps_loss_as_it_goes(self):
-        docs, tokenizer, config, params = names_setup()
-        steps = microgpt.train(docs, tokenizer, params, config, 3, 0.01)
-        first = next(steps)
-        self.assertLess(abs(first - math.log(tokenizer.vocab_size)), 0.2)
-        self.assertEqual(len(list(steps)), 2)
+    def test_train_yields_each_steps_loss_as_it_goes_in_part_1_and_part_2(self):
+        for on in (False, True):
+            with self.subTest(efficiency=on), efficiency(on):
+                docs, tokenizer, config, params = names_setup()
+                steps = microgpt.train(docs, tokenizer, params, config, 3, 0.01)
+                first = next(steps)
+                self.assertLess(abs(first - math.log(tokenizer.vocab_size)), 0.2)
+                self.assertEqual(len(list(steps)), 2)
 
-    def test_ctrl_c_keeps_the_steps_done_even_when_none_are(self):
-        class InterruptedDocs(list):  # Ctrl-C arrives while step `at` fetches its document
-            def __init__(self, docs, at):
-                super().__init__(docs)
-                self.at = at
-
-            def __getitem__(self, i):
-                if i == self.at:
-                    raise KeyboardInterrupt
-                return super().__getitem__(i)
-        docs, tokenizer, config, params = names_setup()
-        for at in (0, 3):
-            with contextlib.redirect_stdout(io.StringIO()) as out:
-                losses = microgpt.train_with_progress(InterruptedDocs(docs, at), tokenizer,
-                                                      params, config,
-                                        10, 0.01)
-            self.assertEqual(len(losses), at)
-            self.assertIn(f'interrupted at step {at} of 10', out.getvalue())
-
-    def test_adam_moves_every_parameter_that_got_a_gradient(self):
+    def test_adam_moves_every_parameter_that_got_a_gradient_and_zeroes_the_gradients(self):
         docs, tokenizer, config, params = names_setup()
         before = [p.data for p in microgpt.flatten(params)]
-        quiet_train(['anna'], tokenizer, params, config, 1, 0.01)
+        list(microgpt.train(['anna'], tokenizer, params, config, 1, 0.01))
         moved = sum(a != p.data for a, p in zip(before, microgpt.flatten(params)))
         self.assertGreater(moved, 3000)  # every weight but the unused wte rows and wpe positions
         self.assertTrue(all(p.grad == 0.0 for p in microgpt.flatten(params)))
@@ -86,6 +63,11 @@ class TestSampling(unittest.TestCase):
         for _ in range(5):
             self.assertTrue(microgpt.sample(params, config, tokenizer, rng, 0.5, 'jo')
                             .startswith('jo'))
+
+    def test_a_prompt_outside_the_vocabulary_is_a_clear_value_error(self):
+        docs, tokenizer, config, params = names_setup()
+        with self.assertRaisesRegex(ValueError, "'J' is not in the vocabulary"):
+            microgpt.sample(params, config, tokenizer, random.Random(1), 0.5, 'Ja')
 
 
 if __name__ == '__main__':

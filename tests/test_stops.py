@@ -1,0 +1,88 @@
+"""Stops and output: Ctrl-C or SIGTERM in training keeps what was learned and the run goes on; a
+stop at any later moment ends it in one line; output that cannot be shown is never a traceback."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+from tests.helpers import NAMES, SCRIPT, SMALL, CliTest, samples_of
+
+
+class TestStops(CliTest):
+    def start(self, *args):  # a run that a test signals once it has printed what the test waits for
+        return subprocess.Popen([sys.executable, SCRIPT, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=self.dir)
+
+    def wait_for(self, proc, text):
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if text in line:
+                return lines
+        self.fail(f'{text!r} never came: {"".join(lines)}')
+
+    def test_ctrl_c_or_sigterm_in_training_keeps_what_was_learned_then_saves_and_samples(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signum.name):
+                target = self.path(f'{signum.name}.json')
+                proc = self.start('--input', NAMES, *SMALL, '--steps', '100000', '--save',
+                                  target, '--samples', '2', '--eval-docs', '10')
+                self.wait_for(proc, 'samples after step 1 ')
+                proc.send_signal(signum)
+                out, err = proc.communicate(timeout=60)
+                self.assertEqual(proc.returncode, 0, err)
+                self.assertEqual(err, '')
+                self.assertRegex(out, r'stopped after step (\d+): keeping what was learned')
+                self.assertIn('saved the model to', out)
+                self.assertIn('loss on 10 held-out docs', out)
+                self.assertEqual(len(samples_of(out)), 2)
+                with open(target) as f:
+                    steps = json.load(f)['trained_on']['steps']
+                self.assertTrue(0 < steps < 100000, steps)
+
+    def test_a_stop_after_training_ends_the_run_in_one_line_and_keeps_the_saved_model(self):
+        target = self.path('model.json')
+        proc = self.start('--input', NAMES, *SMALL, '--steps', '2', '--val-fraction', '0.9',
+                          '--eval-docs', '30000', '--save', target)
+        self.wait_for(proc, 'saved the model')
+        proc.send_signal(signal.SIGINT)  # during the evaluation of 29,656 documents
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 128 + signal.SIGINT)
+        self.assertEqual(err, 'microgpt.py: error: stopped by SIGINT\n')
+        self.assertNotIn('loss on', out)
+        with open(target) as f:
+            self.assertEqual(json.load(f)['trained_on']['steps'], 2)
+
+    def test_a_shell_that_ignores_ctrl_c_in_the_background_does_not_stop_it_from_working(self):
+        proc = subprocess.Popen([sys.executable, SCRIPT, '--input', NAMES, *SMALL, '--steps',
+                                 '100000', '--samples', '1', '--eval-docs', '5'],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        self.wait_for(proc, 'samples after step 1 ')
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn('stopped after step', out)
+
+
+class TestOutputThatCannotBeShown(CliTest):
+    def test_a_closed_pipe_ends_the_output_quietly(self):
+        command = f'{sys.executable} {SCRIPT} ' + ' '.join(self.base) + ' --steps 300 | head -2'
+        result = subprocess.run(['bash', '-c', command], capture_output=True, text=True,
+                                cwd=self.dir, timeout=120)
+        self.assertEqual(len(result.stdout.splitlines()), 2)
+        self.assertEqual(result.stderr, '')
+
+    def test_an_output_encoding_without_the_arrow_gets_a_question_mark_not_a_traceback(self):
+        env = dict(os.environ, PYTHONIOENCODING='ascii')
+        result = subprocess.run([sys.executable, SCRIPT, *self.base, '--steps', '3', '--explain',
+                                 'ab'], capture_output=True, env=env, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stderr, b'')
+        self.assertIn(b'a ? b  p ', result.stdout)
+
+
+if __name__ == '__main__':
+    unittest.main()

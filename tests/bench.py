@@ -6,6 +6,8 @@ peak memory, for one or more interpreters side by side, next to Part 1 alone (--
     python tests/bench.py --default-run                   # also time `python microgpt.py`
     python tests/bench.py --default-run --compare OLD.py  # beside another microgpt.py
     python tests/bench.py --levers                        # each lever off in turn (about 4 min)
+    python tests/bench.py --how-far --python python3 pypy3  # held-out loss by steps and size
+                                                          # (about 8 min under CPython, 2 under PyPy)
 
 Not a unit test (the file name keeps unittest from collecting it). The machines are shared and
 noisy, so every figure is the median of --repeats runs, each in a fresh process, and the cases
@@ -16,6 +18,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -25,7 +28,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'microgpt.py')
 LEVERS = ['linear', 'rmsnorm', 'attention', 'mlp', 'cross_entropy', 'adam_update', 'tape',
-          'collector', 'nursery']  # the names that --lever-off takes
+          'collector']  # the names that --lever-off takes
+HOW_FAR = [[], ['--steps', '10000'], ['--n-embd', '32', '--n-layer', '2', '--steps', '10000']]
 
 
 def worker(opts):
@@ -36,14 +40,12 @@ def worker(opts):
     microgpt = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(microgpt)
     microgpt.use_efficiency(not opts.reference)
-    if not opts.reference and 'nursery' not in opts.lever_off:
-        microgpt.restart_pypy_with_a_bigger_nursery(sys.argv)  # as the main program does
     for name in opts.lever_off:  # each lever truly off: Part 1's code where it stood in
         if name == 'tape':
             microgpt.document_loss_and_gradients = loss_and_gradients_without_tape(microgpt)
         elif name == 'collector':
             microgpt.collector_paused = contextlib.nullcontext
-        elif name != 'nursery':
+        else:
             setattr(microgpt, name, microgpt.PART1[name])
     docs = microgpt.load_docs(opts.input)
     random.Random(42).shuffle(docs)
@@ -191,6 +193,18 @@ def levers(args):
               f'{eval_doc / all_on_eval:8.2f}x')
 
 
+def how_far(args):  # the whole program at a few lengths and sizes: held-out loss, wall time
+    print(f"{'interpreter':28s} {'flags':40s} {'held-out loss':>13s}  {'wall':>7s}")
+    for flags in HOW_FAR:
+        for python in args.python:
+            start = time.perf_counter()
+            out = run([python, SCRIPT, *flags, '--samples', '0'], f'{python} microgpt.py')
+            seconds = time.perf_counter() - start
+            held_out = re.search(r'loss on \d+ held-out docs (\S+);', out)[1]
+            print(f"{version(python):28s} {' '.join(flags) or '(the default run)':40s} "
+                  f'{held_out:>13s}  {seconds:6.1f}s', flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--python', nargs='+', default=[sys.executable], help='interpreters to compare')
@@ -200,6 +214,7 @@ def main():
     p.add_argument('--default-run', action='store_true', help='also time `python microgpt.py`')
     p.add_argument('--levers', action='store_true', help='each Part 2 lever turned off in turn')
     p.add_argument('--compare', metavar='FILE', help='another microgpt.py, timed beside it')
+    p.add_argument('--how-far', action='store_true', help='held-out loss by steps and size')
     p.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--file', default=SCRIPT, help=argparse.SUPPRESS)
     p.add_argument('--input', default=os.path.join(ROOT, 'names.txt'), help=argparse.SUPPRESS)
@@ -217,6 +232,8 @@ def main():
     start = time.perf_counter()
     if args.levers:
         levers(args)
+    elif args.how_far:
+        how_far(args)
     else:
         interpreters(args)
     print(f'(took {time.perf_counter() - start:.0f} s)')

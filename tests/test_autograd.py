@@ -164,6 +164,16 @@ class TestBackward(unittest.TestCase):
         self.assertEqual(x.grad, 4.0)
         self.assertEqual((unrelated.grad, later.grad), (0.0, 0.0))
 
+    def test_backward_frees_the_graph_so_a_second_call_adds_nothing(self):
+        x = Value(3.0)
+        loss = x * x + x
+        loss.backward()
+        self.assertEqual(loss._children, ())
+        loss.backward()
+        self.assertEqual(x.grad, 7.0)  # d/dx (x^2 + x) = 2x + 1, once
+        (x * x).backward()  # a graph made again backpropagates again, adding up
+        self.assertEqual(x.grad, 13.0)
+
     def test_two_losses_sharing_only_inputs_backpropagate_one_after_the_other(self):
         x = Value(2.0)
         y = Value(5.0)

@@ -50,7 +50,7 @@ class Tokenizer:
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
     record = True  # False inside `with no_grad():`, where no graph is kept
-    tape = deque(maxlen=0)  # keeps nothing; Part 2's train_fast puts a list here (its tape)
+    tape = deque(maxlen=0)  # keeps nothing; in training, Part 2 puts a list here (its tape)
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
@@ -173,7 +173,7 @@ def attention(q, keys, values):  # a head: values mixed as q matches keys (Part 
     attn_weights = softmax(attn_logits)
     return [sum(weight * v[j] for weight, v in zip(attn_weights, values)) for j in range(head_dim)]
 
-def mlp(x, w_fc1, w_fc2):  # widen 4x, keep the positive part (ReLU), back  (Part 2: mlp_relu_skip)
+def mlp(x, w_fc1, w_fc2):  # 4x wider, the positive part (ReLU), back  (Part 2: mlp_relu_skip)
     hidden = linear(x, w_fc1)
     hidden = [h.relu() for h in hidden]
     return linear(hidden, w_fc2)
@@ -696,5 +696,5 @@ if __name__ == '__main__':
         sample_surprise = fmean(surprises)
         likelier = 'likelier' if sample_surprise < val_loss else 'no likelier'
         print(f'mean surprise: {sample_surprise:.2f} for these samples, {val_loss:.2f} for real '
-              f'held-out documents. The model finds its inventions {likelier} than real ones: it '
-              'knows what is plausible, not what is true (a lower --temperature: likelier still).')
+              f'held-out documents: the model finds its inventions {likelier} than real ones. It '
+              'knows what is plausible, not what is true; lower --temperature, likelier samples.')

@@ -79,7 +79,7 @@ class TestTheMirror(CliTest):
         out = self.ok('--input', NAMES, *SMALL, '--steps', '200', '--eval-docs', '100',
                       '--samples', '10')
         mirror = re.search(r'^mean surprise: (\d\.\d\d) for these samples, (\d\.\d\d) for real '
-                           r'held-out documents\. The model finds its inventions (likelier|no '
+                           r'held-out documents: the model finds its inventions (likelier|no '
                            r'likelier) than real ones', out, re.M)
         self.assertTrue(mirror, out)
         surprises = [surprise for _, _, surprise in samples_of(out)]

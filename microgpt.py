@@ -455,7 +455,7 @@ def parse_args(argv):
     parser.error = fail  # argparse's own errors in one line too
     flag = parser.add_argument
     # data
-    flag('--input', default='names.txt', metavar='PATH', help='UTF-8, one document a line')
+    flag('--input', default='names.txt', metavar='PATH', help='one document a line (names.txt)')
     flag('--val-fraction', type=float, default=0.1, metavar='X', help='share held out (0.1)')
     # model size (not with --load: a checkpoint has its own; the default in brackets)
     flag('--n-embd', type=int, metavar='N', help=f'width of a token vector ({Config.n_embd})')

@@ -36,7 +36,7 @@ class Tokenizer:
     def from_docs(cls, docs):  # every character that occurs, sorted
         return cls(''.join(sorted(set(''.join(docs)))))
     def encode(self, text):
-        unknown = ''.join(sorted(set(text) - set(self.chars)))
+        unknown = ''.join(sorted(set(text) - self.ids.keys()))
         if unknown:
             raise ValueError(f'{unknown!r} is not in the vocabulary {self.chars!r}')
         return [self.ids[ch] for ch in text]

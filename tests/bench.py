@@ -7,7 +7,7 @@ peak memory, for one or more interpreters side by side, next to Part 1 alone (--
     python tests/bench.py --default-run --compare OLD.py  # beside another microgpt.py
     python tests/bench.py --levers                        # each lever off in turn (about 4 min)
     python tests/bench.py --how-far --python python3 pypy3  # held-out loss by steps and size
-                                                          # (about 8 min under CPython, 2 under PyPy)
+                                                          # (8 min under CPython, 2 under PyPy)
 
 Not a unit test (the file name keeps unittest from collecting it). The machines are shared and
 noisy, so every figure is the median of --repeats runs, each in a fresh process, and the cases

@@ -16,6 +16,12 @@ from unittest import mock
 from tests.helpers import CliTest, microgpt, samples_of
 
 
+def tiny_model():  # enough of a model to save
+    config = microgpt.Config(n_embd=8, n_head=2)
+    tokenizer = microgpt.Tokenizer('ab')
+    return config, tokenizer, microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
+
+
 class CheckpointTest(CliTest):
     def saved(self, *extra):
         path = self.path('model.json')
@@ -72,9 +78,7 @@ class TestSaveThenLoad(CheckpointTest):
         path = self.saved()
         with open(path) as f:
             before = f.read()
-        config = microgpt.Config(n_embd=8, n_head=2)
-        tokenizer = microgpt.Tokenizer('ab')
-        params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
+        config, tokenizer, params = tiny_model()
         with mock.patch.object(microgpt.os, 'replace', side_effect=KeyboardInterrupt):
             with self.assertRaises(KeyboardInterrupt):
                 microgpt.save_checkpoint(path, config, tokenizer, params, {})
@@ -89,9 +93,7 @@ class TestSaveThenLoad(CheckpointTest):
         def replace(source, target):
             seen.append((os.path.dirname(source), os.path.exists(source), os.stat(source).st_ino))
             real_replace(source, target)
-        config = microgpt.Config(n_embd=8, n_head=2)
-        tokenizer = microgpt.Tokenizer('ab')
-        params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
+        config, tokenizer, params = tiny_model()
         before = os.stat(path).st_ino
         with mock.patch.object(microgpt.os, 'replace', side_effect=replace):
             microgpt.save_checkpoint(path, config, tokenizer, params, {})

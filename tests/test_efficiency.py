@@ -178,8 +178,8 @@ class TestAnEditToPart1ChangesTheRun(unittest.TestCase):
             source = f.read()
         for _, before, _ in EDITS:
             self.assertEqual(source.count(before), 1)
-        runs = [(source, ())] + [(source.replace(before, after), flags) for _, before, after in EDITS
-                                 for flags in ((), ('--reference',))]
+        edited = [source.replace(before, after) for _, before, after in EDITS]
+        runs = [(source, ())] + [(copy, flags) for copy in edited for flags in ((), ('--reference',))]
         with ThreadPoolExecutor(2) as pool:  # two runs at a time, one a core
             outputs = list(pool.map(lambda run: self.run_copy(run[0], *run[1]), runs))
         unedited = outputs[0]

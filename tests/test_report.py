@@ -9,14 +9,14 @@ import unittest
 from collections import Counter
 from fractions import Fraction
 
-from tests.helpers import NAMES, SCRIPT, SMALL, CliTest, microgpt, samples_of
+from tests.helpers import NAMES, SCRIPT, SMALL, CliTest, microgpt, names_setup, samples_of
 
 FIGURES = re.compile(r'^(step \d+/\d+ \| loss \S+ \| last 100: \S+|loss on .*|sample .*|'
                      r'mean surprise.*|saved.*)', re.M)
 
 
 def counting_losses_by_hand(all_docs, train_docs, held_out, block_size):
-    """Another route to the same figures: counts of strings, exact fractions, '^' and '$' for BOS."""
+    """Another route to the same figures: counts of strings, exact fractions, ^ and $ for BOS."""
     pairs = Counter()
     for doc in train_docs:
         text = '^' + doc + '$'
@@ -62,7 +62,7 @@ class TestSamplesAlongTheWay(CliTest):
             source = f.read()
         moments = 'if len(losses) in (1, args.steps // 10, args.steps // 2):'
         self.assertEqual(source.count(moments), 1)
-        without = self.path('without_samples_along_the_way.py', source.replace(moments, 'if False:'))
+        without = self.path('without_them.py', source.replace(moments, 'if False:'))
         args = [*self.base, '--steps', '60', '--samples', '5', '--save', self.path('m.json')]
         with_them = self.ok(*args)
         result = subprocess.run([sys.executable, without, *args], capture_output=True, text=True,
@@ -90,19 +90,12 @@ class TestTheMirror(CliTest):
         self.assertIn('plausible, not what is true', out)
 
     def test_a_sample_s_surprise_is_its_loss_as_a_document(self):
-        train_docs, tokenizer, config, params = names_setup_small()
+        train_docs, tokenizer, config, params = names_setup(config=microgpt.Config(n_embd=8,
+                                                                                  n_head=2))
         text = microgpt.sample(params, config, tokenizer, random.Random(3), 1.0)
         with microgpt.no_grad():
             loss = microgpt.document_loss(text, tokenizer, params, config).data
         self.assertEqual(microgpt.mean_loss([text], tokenizer, params, config), loss)
-
-
-def names_setup_small():
-    docs = microgpt.load_docs(NAMES)[:500]
-    tokenizer = microgpt.Tokenizer.from_docs(docs)
-    config = microgpt.Config(n_embd=8, n_head=2)
-    params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
-    return docs, tokenizer, config, params
 
 
 if __name__ == '__main__':

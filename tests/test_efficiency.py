@@ -179,7 +179,8 @@ class TestAnEditToPart1ChangesTheRun(unittest.TestCase):
         for _, before, _ in EDITS:
             self.assertEqual(source.count(before), 1)
         edited = [source.replace(before, after) for _, before, after in EDITS]
-        runs = [(source, ())] + [(copy, flags) for copy in edited for flags in ((), ('--reference',))]
+        runs = [(source, ())]
+        runs += [(copy, flags) for copy in edited for flags in ((), ('--reference',))]
         with ThreadPoolExecutor(2) as pool:  # two runs at a time, one a core
             outputs = list(pool.map(lambda run: self.run_copy(run[0], *run[1]), runs))
         unedited = outputs[0]

@@ -1,31 +1,33 @@
 """microgpt: a whole GPT in one dependency-free file, to read top to bottom. Part 1 is the
-algorithm, Part 2 makes it fast without changing its numbers, Part 3 is the command-line tool.
-`python microgpt.py --help` lists the options."""
-import math, random
-from collections import deque
+algorithm, Part 2 makes it fast without changing what it computes, Part 3 is the command-line
+tool. `python microgpt.py --help` lists the options."""
+import math
+import random
 from dataclasses import dataclass
 
 # ==== Part 1: the algorithm ======================================================================
-# Dataset, tokenizer, autograd, parameters, model, training, inference: a whole GPT built from one
-# small class of numbers that remember how they were computed. Nothing here prints or writes.
-# "(Part 2: name)" at a function: Part 2's stand-in runs in its place when a check, each run, finds
-# the same numbers from both; so an edit here changes the run, and a line names what stepped aside.
+# A GPT learns to continue text by guessing what comes next, over and over, and getting a little
+# better at each guess. This one reads first names a letter at a time and ends up inventing new
+# ones. The sections follow the run: the documents, a tokenizer, the autograd, the parameters,
+# the model, the loss, training, and at last sampling. Nothing here prints or writes a file.
 
 # ---- Dataset ------------------------------------------------------------------------------------
-# Documents to learn from, one per line: in names.txt each is a first name (~33,000 of them).
+# All the model will ever know comes from a list of documents: in names.txt, a first name a line.
+# Some are kept back from training, so that the run can be judged on names it never saw.
 def load_docs(path):
     with open(path, encoding='utf-8-sig') as f:  # -sig: skip a byte-order mark, if there is one
         return [line.strip() for line in f if line.strip()]
 
-def split_docs(docs, seed, val_fraction):  # shuffled; the last val_fraction held out of training
-    docs = list(docs)
+def split_docs(docs, seed, val_fraction):  # (training docs, held-out docs), shuffled
+    docs = list(dict.fromkeys(docs))  # each once: no held-out document is also a training one
     random.Random(seed).shuffle(docs)
     n_train = len(docs) - int(len(docs) * val_fraction)
     return docs[:n_train], docs[n_train:]
 
 # ---- Tokenizer ----------------------------------------------------------------------------------
-# A network reads numbers, not text: each distinct character gets an id, and one extra token,
-# BOS ("beginning of sequence"), marks both where a document starts and where it ends.
+# A network reads numbers, not letters: each distinct character gets an id. One more token, BOS
+# ("beginning of sequence"), stands at both ends of every document, so that the model learns how
+# a name starts (after BOS) and when it is done (it predicts BOS).
 class Tokenizer:
     def __init__(self, chars):  # chars: the vocabulary in id order
         self.chars = chars
@@ -44,19 +46,17 @@ class Tokenizer:
         return ''.join(self.chars[i] for i in ids)
 
 # ---- Autograd -----------------------------------------------------------------------------------
-# Training needs d(loss)/d(parameter) for every parameter. Each Value remembers the Values it was
-# made from (its children) and d(self)/d(child) for each (its local gradients); backward() then
-# applies the chain rule from the loss back to every parameter.
+# To learn, the run must know how the loss would change if each parameter moved a little:
+# d(loss)/d(parameter). So every number is a Value that remembers how it was made: the Values it
+# came from (its children) and how it changes with each of them (its local gradients).
+# backward() chains those local gradients from the loss back to every parameter.
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
-    record = True  # False inside `with no_grad():`, where no graph is kept
-    tape = deque(maxlen=0)  # keeps nothing; in training, Part 2 puts a list here (its tape)
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
-        self._children = children if Value.record else ()
-        self._local_grads = local_grads if Value.record else ()
-        Value.tape.append(self)  # Values in the order they are made (kept only on a tape)
+        self._children = children
+        self._local_grads = local_grads
     def __repr__(self):
         return f'Value(data={self.data}, grad={self.grad})'
     def __add__(self, other):  # d(a+b)/da = 1, d(a+b)/db = 1
@@ -84,14 +84,21 @@ class Value:
     def relu(self):  # d(max(a, 0))/da = 1 where a > 0, else 0
         return Value(max(self.data, 0.0), (self,), (float(self.data > 0),))
 
-    # A plain number on the left (2 * x, and sum() starting at 0): the ops above.
+    # A plain number on the left (2 * x, 1 - x, 1 / x, and sum(), which starts from 0).
     __radd__ = __add__  # a + b = b + a
     __rmul__ = __mul__  # a * b = b * a
+    def __rsub__(self, other):  # other - self
+        return Value(other) - self
+    def __rtruediv__(self, other):  # other / self
+        return Value(other) / self
 
-    def topological_order(self):  # self and all it was made from, each after its own children
+    def backward(self):  # adds d(self)/d(v) to v.grad for every Value v that self was made from
+        # An order in which each Value comes after all it was made from. Our own stack, not
+        # recursion: the graph is 277 deep at the default size but 2,758 at n_embd 64 with 4
+        # layers, past Python's recursion limit of 1,000.
         order = []
         visited = set()
-        stack = [(self, False)]  # our own stack, not recursion: a graph can be deeper than Python's
+        stack = [(self, False)]
         while stack:
             node, children_done = stack.pop()
             if children_done:
@@ -100,28 +107,15 @@ class Value:
                 visited.add(node)
                 stack.append((node, True))  # back to it once its children are in the order
                 stack.extend((child, False) for child in node._children)
-        return order
-
-    def backward(self):  # adds d(self)/d(v) to v.grad for every v that self was made from
-        order = self.topological_order()  # (in training, Part 2's train_fast walks a tape instead)
-        self.grad = 1.0  # d(self)/d(self)
         # The chain rule, from self back: d(self)/d(child) += d(node)/d(child) * d(self)/d(node).
+        self.grad = 1.0
         for node in reversed(order):
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * node.grad
-        for node in order:  # the graph is freed now, not when self goes; a second call adds nothing
-            node._children = ()
-
-class no_grad:  # `with no_grad():` keeps no graph, where no backward() follows (as in PyTorch)
-    def __enter__(self):
-        self.was_recording = Value.record
-        Value.record = False
-    def __exit__(self, *exception):
-        Value.record = self.was_recording
 
 # ---- Parameters ---------------------------------------------------------------------------------
-# What the model knows lives in weight matrices, random at first and adjusted by training.
-# Each is a list of rows [out][in], so a layer computes y = W x one row at a time.
+# What the model knows lives in its parameters: weight matrices, random at first, that training
+# adjusts. Each is a list of rows [out][in], so a layer computes y = W x one row at a time.
 @dataclass
 class Config:
     n_embd: int = 16      # width of the vector that represents each token
@@ -150,13 +144,15 @@ def flatten(params):
     return [p for matrix in params.values() for row in matrix for p in row]
 
 # ---- Model --------------------------------------------------------------------------------------
-# The GPT reads one token at a time and returns logits: a score for each possible next token.
-# Attention looks back at the keys and values of earlier positions, cached in keys[layer] and
-# values[layer]; as the cache holds only positions up to now, no later token can leak in.
-def linear(x, w):  # y = W x  (Part 2: linear_fused)
+# GPT-2's design, a transformer, made smaller and simpler in three ways: RMSNorm in place of
+# LayerNorm, no biases, and ReLU in place of GELU. It reads one token at a time and returns
+# logits, a score for each possible next token. Attention looks back at the keys and values of
+# earlier positions, cached in keys[layer] and values[layer]: only positions up to now are there,
+# so no later token can leak in.
+def linear(x, w):  # y = W x
     return [sum(w_ij * x_j for w_ij, x_j in zip(row, x)) for row in w]
 
-def rmsnorm(x):  # x scaled to a root mean square of 1  (Part 2: rmsnorm_fused)
+def rmsnorm(x):  # x scaled to a root mean square of 1
     mean_square = sum(x_i * x_i for x_i in x) / len(x)
     scale = (mean_square + 1e-5) ** -0.5
     return [x_i * scale for x_i in x]
@@ -167,13 +163,13 @@ def softmax(logits):  # scores -> probabilities that sum to 1
     total = sum(exps)
     return [e / total for e in exps]
 
-def attention(q, keys, values):  # a head: values mixed as q matches keys (Part 2: attention_fused)
+def attention(q, keys, values):  # one head: the values mixed by how well q matches each key
     head_dim = len(q)
     attn_logits = [sum(q_j * k_j for q_j, k_j in zip(q, k)) / math.sqrt(head_dim) for k in keys]
     attn_weights = softmax(attn_logits)
     return [sum(weight * v[j] for weight, v in zip(attn_weights, values)) for j in range(head_dim)]
 
-def mlp(x, w_fc1, w_fc2):  # 4x wider, the positive part (ReLU), back  (Part 2: mlp_relu_skip)
+def mlp(x, w_fc1, w_fc2):  # 4 times wider, keep the positive part (ReLU), back to n_embd
     hidden = linear(x, w_fc1)
     hidden = [h.relu() for h in hidden]
     return linear(hidden, w_fc2)
@@ -210,13 +206,16 @@ def gpt(token, pos, keys, values, params, config):
     logits = linear(x, params['lm_head'])
     return logits
 
-def cross_entropy(logits, target):  # -log p(right token)  (Part 2: cross_entropy_fused)
+# ---- Loss ---------------------------------------------------------------------------------------
+# How wrong is the model? At each position, its surprise at the token that really came next:
+# -log of the probability it gave that token, 0 if it was sure and right, large if it was not.
+def cross_entropy(logits, target):  # -log p(target)
     probs = softmax(logits)
     return -probs[target].log()
 
-def document_loss(doc, tokenizer, params, config):  # mean next-token loss, <= block_size positions
+def document_loss(doc, tokenizer, params, config):  # mean surprise along BOS, doc, BOS
     tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
-    n = min(config.block_size, len(tokens) - 1)
+    n = min(config.block_size, len(tokens) - 1)  # a longer document is cut at block_size
     keys = [[] for _ in range(config.n_layer)]
     values = [[] for _ in range(config.n_layer)]
     losses = []
@@ -226,70 +225,85 @@ def document_loss(doc, tokenizer, params, config):  # mean next-token loss, <= b
     return sum(losses) / n
 
 # ---- Training -----------------------------------------------------------------------------------
-# One document per step: forward to the loss, backward to the gradients, then Adam moves each
-# parameter a little downhill, by a learning rate that decays linearly to 0 over the run.
+# The loop at the heart of it all: read a document, measure the loss, find every parameter's
+# gradient, move every parameter a little downhill. Adam sizes each move from running means of
+# the parameter's gradient and of its square, so that rarely-used parameters learn too.
 def adam_update(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
-    for i, p in enumerate(param_list):  # (Part 2: adam_update_folded)
+    m_correction = 1 - beta1 ** (step + 1)  # m and v start at 0, so early on they are too small
+    v_correction = 1 - beta2 ** (step + 1)
+    for i, p in enumerate(param_list):
         m[i] = beta1 * m[i] + (1 - beta1) * p.grad  # running mean of the gradient
         v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2  # and of its square
-        m_hat = m[i] / (1 - beta1 ** (step + 1))  # bias corrections: m and v started at 0
-        v_hat = v[i] / (1 - beta2 ** (step + 1))
+        m_hat = m[i] / m_correction
+        v_hat = v[i] / v_correction
         p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)
-        p.grad = 0.0
+        p.grad = 0.0  # backward() adds to it: start the next step from 0
 
-def train(docs, tokenizer, params, config, steps, lr):  # yields each loss  (Part 2: train_fast)
+def train(docs, tokenizer, params, config, steps, lr, adam=None, on_step=None):
+    """Trains on docs, one a step, up to step `steps`; returns each step's loss. adam: Adam's state
+    from an earlier call, to go on where it stopped. on_step(step, loss): called after each step."""
     param_list = flatten(params)
-    m = [0.0] * len(param_list)
-    v = [0.0] * len(param_list)
-    for step in range(steps):
+    if adam is None:
+        adam = {'step': 0, 'm': [0.0] * len(param_list), 'v': [0.0] * len(param_list)}
+    losses = []
+    for step in range(adam['step'], steps):
         doc = docs[step % len(docs)]
+        # forward: the model reads the document; the loss is its mean surprise at each next token
+        # (a uniform guess over 27 tokens scores ln 27 = 3.30)
         loss = document_loss(doc, tokenizer, params, config)
+        # backward: d(loss)/d(p) into p.grad, for every parameter p
         loss.backward()
+        # update: each parameter a step against its gradient; the rate falls from lr to lr/steps
         lr_now = lr * (1 - step / steps)
-        adam_update(param_list, m, v, step, lr_now)
-        yield loss.data
+        adam_update(param_list, adam['m'], adam['v'], step, lr_now)
+        adam['step'] = step + 1
+        losses.append(loss.data)
+        if on_step:
+            on_step(step + 1, loss.data)
+    return losses
 
 def mean_loss(docs, tokenizer, params, config):  # how well the model predicts these documents
-    with no_grad():
-        losses = [document_loss(doc, tokenizer, params, config).data for doc in docs]
+    losses = [document_loss(doc, tokenizer, params, config).data for doc in docs]
     return sum(losses) / len(losses)
 
-# ---- Inference ----------------------------------------------------------------------------------
-# Start from BOS (and any prompt), then draw each next token from the model's probabilities until
-# it draws BOS (the end) or the context is full. Temperature < 1 makes it safer, > 1 wilder.
+# ---- Sampling -----------------------------------------------------------------------------------
+# And now the model writes. Start from BOS (and any prompt), then draw each next token from the
+# model's probabilities, until it draws BOS (the end) or the context is full. A temperature
+# below 1 sharpens the probabilities (safer names), above 1 flattens them (wilder ones).
 def sample(params, config, tokenizer, rng, temperature=0.5, prompt=''):
     tokens = [tokenizer.bos] + tokenizer.encode(prompt)
     keys = [[] for _ in range(config.n_layer)]
     values = [[] for _ in range(config.n_layer)]
-    with no_grad():
-        for pos in range(config.block_size):
-            logits = gpt(tokens[pos], pos, keys, values, params, config)
-            if pos + 1 < len(tokens):
-                continue  # still reading the prompt
-            probs = softmax([logit / temperature for logit in logits])
-            next_token = rng.choices(range(tokenizer.vocab_size), [p.data for p in probs])[0]
-            if next_token == tokenizer.bos:
-                break
-            tokens.append(next_token)
+    for pos in range(config.block_size):
+        logits = gpt(tokens[pos], pos, keys, values, params, config)
+        if pos + 1 < len(tokens):
+            continue  # still reading the prompt
+        probs = softmax([logit / temperature for logit in logits])
+        next_token = rng.choices(range(tokenizer.vocab_size), [p.data for p in probs])[0]
+        if next_token == tokenizer.bos:
+            break
+        tokens.append(next_token)
     return tokenizer.decode(tokens[1:])
 
 # ==== Part 2: efficiency =========================================================================
 # A scalar autograd spends its time on its graph: each node made, each edge walked by backward().
-# Each stand-in does a Part 1 function's work with the same numbers and less of that; its comment
-# gives its derivatives or why it is exact, and a step's cost without it (CPython 3.11, `tests/
-# bench.py --levers`). use_efficiency(), at the end, puts in place those that agree with Part 1.
-import gc, sys
+# Each stand-in below computes what a Part 1 function returns with fewer nodes or less work; its
+# comment gives its derivatives or why it is exact, and what a step costs without it (CPython
+# 3.11, `tests/bench.py --levers`). Each is bound to the source of the Part 1 pieces it does the
+# work of, as they read when tests/test_efficiency.py proved it equal to them: `with efficiency():`
+# puts in place only the stand-ins whose pieces still read so, and names each piece that differs.
+import gc, hashlib, inspect, io, sys, textwrap, tokenize
 from operator import mul
 
 # One node per output of a layer instead of 2n: y_i = sum_j w_ij x_j, dy_i/dw_ij = x_j,
-# dy_i/dx_j = w_ij. A step costs 7.2x without it.
+# dy_i/dx_j = w_ij.
 def linear_fused(x, w):
     x_data = [x_j.data for x_j in x]
     rows_data = [[w_ij.data for w_ij in row] for row in w]
     return [Value(sum(map(mul, row_data, x_data)), row + x, x_data + row_data)
             for row, row_data in zip(w, rows_data)]
 
-# The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n. 1.11x.
+# The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n.
 def rmsnorm_fused(x):
     x_data = [x_i.data for x_i in x]
     scale = (sum(map(mul, x_data, x_data)) / len(x) + 1e-5) ** -0.5
@@ -297,11 +311,10 @@ def rmsnorm_fused(x):
     return [x_i * scale for x_i in x]
 
 # A head over T positions as T + head_dim nodes: out_j = sum_t p_t v_tj, p = softmax(s), s_t =
-# q.k_t / sqrt(head_dim), with q.k_t from linear(); d out_j/d(q.k_t) = p_t (v_tj - out_j) /
-# sqrt(head_dim), d out_j/d v_tj = p_t. At head_dim 4 Part 1 makes ~24T nodes and ~41T edges, this
-# T + 4 and 16T. 1.63x at block_size 16.
+# q.k_t / sqrt(head_dim); d out_j/d(q.k_t) = p_t (v_tj - out_j) / sqrt(head_dim), d out_j/d v_tj =
+# p_t. At head_dim 4, Part 1 makes ~24T nodes and ~41T edges, this T + 4 and 16T.
 def attention_fused(q, keys, values):
-    dots = linear(q, keys)  # q.k_t, one node each
+    dots = linear_fused(q, keys)  # q.k_t, one node each
     root = math.sqrt(len(q))
     logits = [dot.data / root for dot in dots]
     max_logit = max(logits)
@@ -318,15 +331,14 @@ def attention_fused(q, keys, values):
 
 # The ReLU passes a positive unit as it is (slope 1) and makes the others exactly 0 (slope 0), so
 # fc2 can read the positive units only (about a third, once trained a little): the same numbers.
-# 1.17x.
 def mlp_relu_skip(x, w_fc1, w_fc2):
-    hidden = linear(x, w_fc1)
+    hidden = linear_fused(x, w_fc1)
     active_units = [j for j, h in enumerate(hidden) if h.data > 0]
     w_fc2_active = [[row[j] for j in active_units] for row in w_fc2]
-    return linear([hidden[j] for j in active_units], w_fc2_active)
+    return linear_fused([hidden[j] for j in active_units], w_fc2_active)
 
 # Softmax and -log as one node, log(sum_i e^(x_i - m)) + m - x_target (m the max logit), with
-# d/dx_i = p_i - [i = target]; finite even where Part 1's p_target rounds to 0 and log fails. 1.12x.
+# d/dx_i = p_i - [i = target]; finite even where Part 1's p_target rounds to 0 and log fails.
 def cross_entropy_fused(logits, target):
     logits_data = [logit.data for logit in logits]
     max_logit = max(logits_data)
@@ -335,108 +347,131 @@ def cross_entropy_fused(logits, target):
     loss = math.log(total) + max_logit - logits_data[target]
     return Value(loss, logits, [e / total - (i == target) for i, e in enumerate(exps)])
 
-# Adam with both bias corrections folded into one step size, which is exact:
-# lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)). 1.18x.
-def adam_update_folded(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
-    sqrt_correction2 = math.sqrt(1 - beta2 ** (step + 1))
-    step_size = lr * sqrt_correction2 / (1 - beta1 ** (step + 1))
-    eps_scaled = eps * sqrt_correction2
-    for i, p in enumerate(param_list):
-        grad = p.grad
-        m[i] = beta1 * m[i] + (1 - beta1) * grad
-        v[i] = beta2 * v[i] + (1 - beta2) * grad * grad
-        p.data -= step_size * m[i] / (math.sqrt(v[i]) + eps_scaled)
-        p.grad = 0.0
+# The tape: while train() runs as written, each new Value also goes onto a list. A Value is made
+# after those it is made from, so the list read backwards is an order for the chain rule, and
+# backward() needs no graph search (40% of a step). The chain rule along the tape is Part 1's when
+# a loss is the newest Value and is made of Values made since the previous backward(), as train()
+# makes them; backward() from any other Value searches as written.
+tape = []
 
-# The tape: Value.__init__ appends each new Value to Value.tape (a list here). A Value is made after
-# those it is made from, so the tape read backwards orders the chain rule: no graph search (40% of
-# a step). 2.11x. Returns the loss as a number: its graph is freed here, with the collector paused.
-def document_loss_and_gradients(doc, tokenizer, params, config):  # document_loss + backward()
-    Value.tape = []
-    try:
-        loss = document_loss(doc, tokenizer, params, config)
-    finally:
-        tape = Value.tape
-        Value.tape = deque(maxlen=0)
-    loss.grad = 1.0
+def value_init_on_tape(self, data, children=(), local_grads=()):  # Value.__init__, onto the tape
+    self.data = data
+    self.grad = 0.0
+    self._children = children
+    self._local_grads = local_grads
+    tape.append(self)
+
+def backward_on_tape(self):  # Value.backward, with the chain rule along the tape
+    if not tape or tape[-1] is not self:
+        tape.clear()
+        return AS_WRITTEN['Value.backward'](self)
+    self.grad = 1.0
     for node in reversed(tape):
         grad = node.grad
         if grad:  # a zero adds nothing: behind a ReLU that is off, or not on the loss's graph
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * grad
-    return loss.data
+    tape.clear()
 
-# CPython's cycle collector would run ~7 times a step and find no cycle (reference counting frees a
-# graph): paused in a step, back on (if it was) after, also after Ctrl-C; not on PyPy. 1.27x.
-class collector_paused:
-    def __enter__(self):
-        self.paused = gc.isenabled() and sys.implementation.name == 'cpython'
-        if self.paused:
-            gc.disable()
-    def __exit__(self, *exception):
-        if self.paused:
-            gc.enable()
+def train_on_tape(*args, **kwargs):  # train() as written, on the tape
+    init = Value.__init__
+    backward = Value.backward
+    Value.__init__ = value_init_on_tape
+    Value.backward = backward_on_tape
+    try:
+        return AS_WRITTEN['train'](*args, **kwargs)
+    finally:
+        Value.__init__ = init
+        Value.backward = backward
+        tape.clear()
 
-def train_fast(docs, tokenizer, params, config, steps, lr):  # train(): tape, collector paused
-    param_list = flatten(params)
-    m = [0.0] * len(param_list)
-    v = [0.0] * len(param_list)
-    for step in range(steps):
-        doc = docs[step % len(docs)]
-        with collector_paused():
-            loss = document_loss_and_gradients(doc, tokenizer, params, config)
-            lr_now = lr * (1 - step / steps)
-            adam_update(param_list, m, v, step, lr_now)
-        yield loss
-
-# ---- Each stand-in checked against Part 1 as the file now stands --------------------------------
-STAND_INS = {  # Part 1's name: (its stand-in, the Part 1 code that its check covers)
-    'linear': (linear_fused, 'linear'),
-    'rmsnorm': (rmsnorm_fused, 'rmsnorm'),
-    'attention': (attention_fused, 'attention (with softmax, linear)'),
-    'mlp': (mlp_relu_skip, 'mlp (with Value.relu, linear)'),
-    'cross_entropy': (cross_entropy_fused, 'cross_entropy (with softmax)'),
-    'adam_update': (adam_update_folded, 'adam_update'),
-    'train': (train_fast, 'train (with Value.backward)'),
+# ---- Each stand-in bound to the Part 1 source it was proven equal to ----------------------------
+STAND_INS = {  # Part 1's name: (its stand-in, the Part 1 pieces whose work the stand-in does)
+    'linear': (linear_fused, 'linear Value.__add__ Value.__radd__ Value.__mul__'),
+    'rmsnorm': (rmsnorm_fused, 'rmsnorm Value.__add__ Value.__radd__ Value.__mul__ '
+                               'Value.__truediv__ Value.__pow__'),
+    'attention': (attention_fused, 'attention softmax Value.__add__ Value.__radd__ Value.__sub__ '
+                                   'Value.__mul__ Value.__truediv__ Value.exp'),
+    'mlp': (mlp_relu_skip, 'mlp linear Value.relu Value.__add__ Value.__radd__ Value.__mul__'),
+    'cross_entropy': (cross_entropy_fused, 'cross_entropy softmax Value.__add__ Value.__radd__ '
+                                           'Value.__sub__ Value.__truediv__ Value.__neg__ '
+                                           'Value.exp Value.log'),
+    'train': (train_on_tape, ''),
 }
-PART1 = {name: globals()[name] for name in STAND_INS}  # Part 1's own, as the file defines them
+GRAPH_PIECES = 'Value.__init__ Value.backward'  # each stand-in makes or walks a graph its own way
+PROVEN = {  # each Part 1 piece's source_hash(), as tests/test_efficiency.py last proved Part 2
+    'load_docs': '37eadbcf', 'split_docs': 'c025081c', 'Tokenizer.__init__': '1344cbd6',
+    'Tokenizer.from_docs': '2b37d90a', 'Tokenizer.encode': '4cf0ab02',
+    'Tokenizer.decode': 'd6f3c320', 'Value.__init__': 'f17a9aa0', 'Value.__repr__': 'd6a71c18',
+    'Value.__add__': '788205f7', 'Value.__sub__': 'd2485cbf', 'Value.__mul__': 'a809c166',
+    'Value.__truediv__': 'f77f1a3f', 'Value.__pow__': 'd1a4a1ba', 'Value.__neg__': '3132e21a',
+    'Value.log': '15827d5e', 'Value.exp': '54edade3', 'Value.relu': 'ba922417',
+    'Value.__radd__': '788205f7', 'Value.__rmul__': 'a809c166', 'Value.__rsub__': 'c54e087c',
+    'Value.__rtruediv__': 'fb302905', 'Value.backward': '8eb6f5ff', 'param_shapes': 'dbeb39a2',
+    'init_params': '64716d79', 'flatten': '34cf8278', 'linear': '97b27778', 'rmsnorm': '18ab2dcb',
+    'softmax': 'ec3e6f05', 'attention': 'af5b2129', 'mlp': '9d343fec', 'gpt': 'c20a9fe1',
+    'cross_entropy': '2300ba10', 'document_loss': '4d6945ed', 'adam_update': '09c930e4',
+    'train': 'a590b634', 'mean_loss': 'fc3d4aae', 'sample': '58698571'
+}
+AS_WRITTEN = {}  # each Part 1 piece as `with efficiency():` found it
 
-def tiny_run():  # a tiny model's losses and weights in training, then a loss and every gradient
-    config = Config(n_embd=4, n_head=2, n_layer=1, block_size=3)
-    tokenizer = Tokenizer('ab')
-    params = init_params(config, tokenizer.vocab_size, random.Random(0))
-    numbers = list(train(['ab', 'ba'], tokenizer, params, config, 2, 0.1))  # leaves grads at 0
-    loss = document_loss('ab', tokenizer, params, config)
-    loss.backward()
-    return numbers + [loss.data] + [x for p in flatten(params) for x in (p.data, p.grad)]
+def source_hash(function):  # its source without comments or blank lines, hashed; None: unreadable
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return None
+    lines = source.splitlines()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            row, column = token.start
+            lines[row - 1] = lines[row - 1][:column]
+    code = '\n'.join(line.rstrip() for line in lines if line.strip())
+    return hashlib.sha256(code.encode()).hexdigest()[:8]
 
-def same_numbers(a, b):  # equal to 1e-9 of the largest of them
-    scale = max(abs(x) for x in a + b)
-    return len(a) == len(b) and all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b))
+def part_1_piece(piece):  # what 'mlp' or 'Value.__mul__' is bound to now
+    owner, _, name = piece.rpartition('.')
+    return getattr(globals()[owner], name) if owner else globals()[name]
 
-def use_efficiency(on=True):
-    """Puts in place each stand-in that gives, in a tiny model, the numbers of Part 1 as the file
-    stands (to 1e-9); returns a line for each that steps aside. on=False: Part 1 alone."""
-    globals().update(PART1)
-    if not on:
-        return []
-    expected = tiny_run()
-    globals().update({name: stand_in for name, (stand_in, _) in STAND_INS.items()})
-    if same_numbers(tiny_run(), expected):  # the usual case: all of them agree at once
-        return []
-    agreeing = {}
-    notes = []
-    for name, (stand_in, replaces) in STAND_INS.items():  # else each alone in Part 1, to find which
-        globals().update(PART1)
-        globals()[name] = stand_in
-        if same_numbers(tiny_run(), expected):
-            agreeing[name] = stand_in
-        else:
-            notes.append(f"Part 1's {replaces} differs from {stand_in.__name__}: running "
-                         f'{name} as written')
-    globals().update(PART1)
-    globals().update(agreeing)
-    return notes
+class efficiency:
+    """`with efficiency() as notes:` each stand-in in place of its Part 1 function while the pieces
+    it does the work of read as proven, and as before after; a note names each piece that differs.
+    on=False: Part 1 alone, as --reference runs it."""
+    def __init__(self, on=True):
+        self.on = on
+    def __enter__(self):
+        self.saved = {name: globals()[name] for name in STAND_INS}
+        self.collector_paused = self.on and gc.isenabled() and sys.implementation.name == 'cpython'
+        if self.collector_paused:  # it would run often and find no cycle: refcounts free a graph
+            gc.disable()
+        if not self.on:
+            return ['Part 1 alone (--reference): no stand-in from Part 2']
+        AS_WRITTEN.update({piece: part_1_piece(piece) for piece in PROVEN})
+        hashes = {piece: source_hash(function) for piece, function in AS_WRITTEN.items()}
+        if not any(hashes.values()):
+            return ["Part 1's source cannot be read here: it runs as written, without Part 2"]
+        edited = [piece for piece, proven in PROVEN.items() if hashes[piece] != proven]
+        needs = {name: set(f'{pieces} {GRAPH_PIECES}'.split())
+                 for name, (_, pieces) in STAND_INS.items()}
+        in_place = [name for name in STAND_INS if not needs[name] & set(edited)]
+        notes = [f"Part 2's stand-ins for {', '.join(in_place) or 'nothing'}, proven equal to "
+                 'Part 1 as written (--reference: Part 1 alone)']
+        for i, piece in enumerate(edited):  # what runs as written because of it (not its callers)
+            if AS_WRITTEN[piece] in [AS_WRITTEN[other] for other in edited[:i]]:
+                continue  # Value.__radd__ is Value.__add__: named once
+            aside = [name for name in STAND_INS if piece in needs[name]]
+            stand_ins = [STAND_INS[name][0].__name__ for name in aside]
+            verb = 'runs' if len(aside) == 1 else 'run'
+            if aside:
+                notes.append(f"{piece} is edited: Part 1's {', '.join(aside)} {verb} in place of "
+                             f"{', '.join(stand_ins)}")
+            else:
+                notes.append(f'{piece} is edited: it runs as written (no stand-in does its work)')
+        globals().update({name: STAND_INS[name][0] for name in in_place})
+        return notes
+    def __exit__(self, *exception):
+        globals().update(self.saved)
+        if self.collector_paused:
+            gc.enable()
 
 # ==== Part 3: the tool ===========================================================================
 # Flags, checks, checkpoints, progress and reports, then the main program. Bad input (a flag, a
@@ -576,8 +611,7 @@ def explain(word, tokenizer, params, config):  # what the model expects at each 
     values = [[] for _ in range(config.n_layer)]
     print(f'\n{word!r} as the model reads it (. is BOS, the start and the end):')
     for pos, (token, next_token) in enumerate(next_token_pairs(word, tokenizer)):
-        with no_grad():
-            probs = [p.data for p in softmax(gpt(token, pos, keys, values, params, config))]
+        probs = [p.data for p in softmax(gpt(token, pos, keys, values, params, config))]
         surprise = -math.log(probs[next_token])
         top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
         expected = '  '.join(f'{shown[i]} {probs[i]:.2f}' for i in top)
@@ -632,69 +666,75 @@ if __name__ == '__main__':
     this_input = {'input': os.path.basename(args.input), 'documents': len(docs)}
     if args.load and {key: trained_on[key] for key in this_input} != this_input:
         print(f'note: {args.load} was trained on {trained_on}, not on this {this_input}')
-    for note in use_efficiency(not args.reference):
-        print(note)
 
-    # training loop: Ctrl-C or SIGTERM stops it, keeping what it learned, and the run goes on
-    losses = []
-    watch_rng = random.Random(args.seed + 1)  # samples along the way, drawn apart from the rest
-    start = time.perf_counter()
-    try:
-        for loss in train(train_docs, tokenizer, params, config, args.steps, args.lr):
+    with efficiency(not args.reference) as notes:
+        for note in notes:
+            print(note)
+
+        # training loop: Ctrl-C or SIGTERM stops it, keeping what it learned, and the run goes on
+        losses = []
+        watch_rng = random.Random(args.seed + 1)  # samples along the way, drawn apart from the rest
+        start = time.perf_counter()
+
+        def report(step, loss):  # after each training step
             losses.append(loss)
             if not loss < 745:  # not finite, or a probability e^-loss below every float
-                break
-            if len(losses) % max(1, args.steps // 10) == 0:
+                raise OverflowError
+            if step % max(1, args.steps // 10) == 0:
                 last_100 = fmean(losses[-100:])
                 seconds = time.perf_counter() - start
-                print(f'step {len(losses)}/{args.steps} | loss {loss:.4f} | last 100: '
-                      f'{last_100:.4f} | {seconds:.1f}s')
-            if len(losses) in (1, args.steps // 10, args.steps // 2):
+                print(f'step {step}/{args.steps} | loss {loss:.4f} | last 100: {last_100:.4f} | '
+                      f'{seconds:.1f}s')
+            if step in (1, args.steps // 10, args.steps // 2):
                 watch = [sample(params, config, tokenizer, watch_rng, args.temperature)
                          for _ in range(4)]
-                print(f'samples after step {len(losses)} (loss {loss:.4f}):', *watch)
-    except KeyboardInterrupt:
-        print(f'stopped after step {len(losses)}: keeping what was learned')
-    except (ValueError, OverflowError):  # in Part 1, the log of a probability that rounded to 0
-        losses.append(math.inf)
-    if script:  # from here, a stop ends the run at once, in one line
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, stop_now)
-    if losses and not (losses[-1] < 745 and all(math.isfinite(p.data) for p in flatten(params))):
-        fail(f'training diverged at step {len(losses)} (a loss, weight or probability beyond what '
-             f'a float holds): try a lower --lr than {args.lr:g}')
-    if args.save:
-        trained_on = dict(this_input, steps=trained_on['steps'] + len(losses))
-        save_checkpoint(args.save, config, tokenizer, params, trained_on)
-        print(f'saved the model to {args.save}')
+                print(f'samples after step {step} (loss {loss:.4f}):', *watch)
+        try:
+            train(train_docs, tokenizer, params, config, args.steps, args.lr, on_step=report)
+        except KeyboardInterrupt:
+            print(f'stopped after step {len(losses)}: keeping what was learned')
+        except (ValueError, OverflowError):  # in Part 1, the log of a probability that rounded to 0
+            if not losses or losses[-1] < 745:
+                losses.append(math.inf)
+        if script:  # from here, a stop ends the run at once, in one line
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, stop_now)
+        if losses and not (losses[-1] < 745 and all(math.isfinite(p.data) for p in flatten(params))):
+            fail(f'training diverged at step {len(losses)} (a loss, weight or probability beyond '
+                 f'what a float holds): try a lower --lr than {args.lr:g}')
+        if args.save:
+            trained_on = dict(this_input, steps=trained_on['steps'] + len(losses))
+            save_checkpoint(args.save, config, tokenizer, params, trained_on)
+            print(f'saved the model to {args.save}')
 
-    # evaluate on documents the model never trained on, beside models that only count
-    held_out = val_docs[:args.eval_docs]
-    if held_out:
-        val_loss = mean_loss(held_out, tokenizer, params, config)
-        unigram, bigram = counting_losses(train_docs, held_out, tokenizer, config.block_size)
-        uniform = math.log(tokenizer.vocab_size)
-        print(f'loss on {len(held_out)} held-out docs {val_loss:.4f}; counting in training docs: '
-              f'pairs {bigram:.4f}, letters {unigram:.4f}; uniform {uniform:.4f}')
+        # evaluate on documents the model never trained on, beside models that only count
+        held_out = val_docs[:args.eval_docs]
+        if held_out:
+            val_loss = mean_loss(held_out, tokenizer, params, config)
+            unigram, bigram = counting_losses(train_docs, held_out, tokenizer, config.block_size)
+            uniform = math.log(tokenizer.vocab_size)
+            print(f'loss on {len(held_out)} held-out docs {val_loss:.4f}; counting in training '
+                  f'docs: pairs {bigram:.4f}, letters {unigram:.4f}; uniform {uniform:.4f}')
+
+        # sample new documents: is each one real, and how surprised is the model by it?
+        rng = random.Random(args.seed)
+        origin = dict.fromkeys(val_docs, 'held out') | dict.fromkeys(train_docs, 'in train')
+        surprises = []
+        for number in range(1, args.samples + 1):
+            text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
+            status = origin.get(text, 'new')
+            if status == 'new' and len(text) == config.block_size:
+                status = 'cut'  # stopped at block_size, not at an end the model chose
+            surprises.append(mean_loss([text], tokenizer, params, config))
+            print(f'sample {number:2d}  {status:8s}  surprise {surprises[-1]:.2f}  {text}')
+        if surprises and held_out:  # the model's own guesses against real documents
+            sample_surprise = fmean(surprises)
+            likelier = 'likelier' if sample_surprise < val_loss else 'no likelier'
+            print(f'mean surprise: {sample_surprise:.2f} for these samples, {val_loss:.2f} for '
+                  f'real held-out documents: the model finds its inventions {likelier} than real '
+                  'ones. It knows what is plausible, not what is true; lower --temperature, '
+                  'likelier samples.')
 
     # look inside the model
     for word in args.explain:
         explain(word, tokenizer, params, config)
-
-    # sample new documents: is each one real, and how surprised is the model by it?
-    rng = random.Random(args.seed)
-    origin = dict.fromkeys(val_docs, 'held out') | dict.fromkeys(train_docs, 'in train')
-    surprises = []
-    for number in range(1, args.samples + 1):
-        text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
-        status = origin.get(text, 'new')
-        if status == 'new' and len(text) == config.block_size:
-            status = 'cut'  # stopped at block_size, not at an end the model chose
-        surprises.append(mean_loss([text], tokenizer, params, config))
-        print(f'sample {number:2d}  {status:8s}  surprise {surprises[-1]:.2f}  {text}')
-    if surprises and held_out:  # the model's own guesses against real documents
-        sample_surprise = fmean(surprises)
-        likelier = 'likelier' if sample_surprise < val_loss else 'no likelier'
-        print(f'mean surprise: {sample_surprise:.2f} for these samples, {val_loss:.2f} for real '
-              f'held-out documents: the model finds its inventions {likelier} than real ones. It '
-              'knows what is plausible, not what is true; lower --temperature, likelier samples.')

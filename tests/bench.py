@@ -15,6 +15,7 @@ being compared are interleaved, so that a drift in the machine's speed hits them
 """
 import argparse
 import contextlib
+import gc
 import json
 import os
 import random
@@ -27,56 +28,50 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'microgpt.py')
-LEVERS = ['linear', 'rmsnorm', 'attention', 'mlp', 'cross_entropy', 'adam_update', 'tape',
+LEVERS = ['linear', 'rmsnorm', 'attention', 'mlp', 'cross_entropy', 'tape',
           'collector']  # the names that --lever-off takes
 HOW_FAR = [[], ['--steps', '10000'], ['--n-embd', '32', '--n-layer', '2', '--steps', '10000']]
 
 
 def worker(opts):
     """One measurement in this process; prints a JSON line. Uses only what older files share
-    (use_efficiency, train, mean_loss, sample), so that --compare can time them too."""
+    (train, mean_loss, sample, and use_efficiency or efficiency), so that --compare times them."""
     import importlib.util
     spec = importlib.util.spec_from_file_location('microgpt_under_test', opts.file)
     microgpt = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(microgpt)
-    microgpt.use_efficiency(not opts.reference)
-    for name in opts.lever_off:  # each lever truly off: Part 1's code where it stood in
-        if name == 'tape':
-            microgpt.document_loss_and_gradients = loss_and_gradients_without_tape(microgpt)
-        elif name == 'collector':
-            microgpt.collector_paused = contextlib.nullcontext
-        else:
-            setattr(microgpt, name, microgpt.PART1[name])
+    for name in opts.lever_off:  # each lever truly off: Part 1's function in its place
+        microgpt.STAND_INS.pop('train' if name == 'tape' else name, None)
     docs = microgpt.load_docs(opts.input)
     random.Random(42).shuffle(docs)
     tokenizer = microgpt.Tokenizer(''.join(sorted(set(''.join(docs)))))
     config = microgpt.Config(n_embd=opts.n_embd, n_head=opts.n_head, n_layer=opts.n_layer,
                             block_size=opts.block_size)
     params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(42))
-    start = time.perf_counter()
-    losses = list(microgpt.train(docs, tokenizer, params, config, opts.steps, 0.01))
-    train_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    held_out = microgpt.mean_loss(docs[-opts.eval_docs:], tokenizer, params, config)
-    eval_seconds = time.perf_counter() - start
-    rng = random.Random(42)
-    start = time.perf_counter()
-    for _ in range(opts.names):
-        microgpt.sample(params, config, tokenizer, rng, 0.5)
-    sample_seconds = time.perf_counter() - start
+    if hasattr(microgpt, 'use_efficiency'):  # a file from before efficiency()
+        microgpt.use_efficiency(not opts.reference)
+        efficiency = contextlib.nullcontext()
+    else:
+        efficiency = microgpt.efficiency(not opts.reference)
+    with efficiency:
+        if 'collector' in opts.lever_off:
+            gc.enable()
+        start = time.perf_counter()
+        losses = list(microgpt.train(docs, tokenizer, params, config, opts.steps, 0.01))
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        held_out = microgpt.mean_loss(docs[-opts.eval_docs:], tokenizer, params, config)
+        eval_seconds = time.perf_counter() - start
+        rng = random.Random(42)
+        start = time.perf_counter()
+        for _ in range(opts.names):
+            microgpt.sample(params, config, tokenizer, rng, 0.5)
+        sample_seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     print(json.dumps({'ms_per_step': train_seconds * 1000 / opts.steps,
                       'ms_per_eval_doc': eval_seconds * 1000 / opts.eval_docs,
                       'ms_per_name': sample_seconds * 1000 / opts.names,
                       'peak_mb': peak_kb / 1024, 'last_loss': losses[-1], 'held_out': held_out}))
-
-
-def loss_and_gradients_without_tape(microgpt):  # Part 1's way: document_loss, then backward()
-    def loss_and_gradients(doc, tokenizer, params, config):
-        loss = microgpt.document_loss(doc, tokenizer, params, config)
-        loss.backward()
-        return loss.data
-    return loss_and_gradients
 
 
 def run(command, what):  # a subprocess's stdout; one line and exit 1 if it fails

@@ -1,5 +1,6 @@
 """Shared by the tests: microgpt.py imported from the repository root, finite differences, and a
 way to run the script on a small file of names."""
+import contextlib
 import os
 import random
 import re
@@ -11,8 +12,6 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import microgpt  # noqa: E402  (needs the path above)
-
-microgpt.use_efficiency()  # as the tool runs: each of Part 2's stand-ins in place, once checked
 
 NAMES = os.path.join(ROOT, 'names.txt')
 SCRIPT = os.path.join(ROOT, 'microgpt.py')
@@ -29,16 +28,15 @@ def assert_close(test, analytic, numeric, rel=1e-6, floor=1e-8, what=''):
                          f'{what}: autograd {analytic!r} vs finite differences {numeric!r}')
 
 
-class efficiency:
-    """`with efficiency(False):` runs Part 1 alone (as --reference does); Part 2 is back after."""
-    def __init__(self, on):
-        self.on = on
-
-    def __enter__(self):
-        microgpt.use_efficiency(self.on)
-
-    def __exit__(self, *exception):
-        microgpt.use_efficiency(True)
+@contextlib.contextmanager
+def efficiency(on=True):
+    """`with efficiency():` Part 2 in place, all of it, as the unedited file runs (else an
+    AssertionError: PROVEN is stale). efficiency(False): Part 1 alone, as --reference runs."""
+    with microgpt.efficiency(on) as notes:
+        if on:
+            stand_ins = [getattr(microgpt, name) for name in microgpt.STAND_INS]
+            assert stand_ins == [stand_in for stand_in, _ in microgpt.STAND_INS.values()], notes
+        yield
 
 
 def names_setup(seed=42, config=None):

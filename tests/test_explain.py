@@ -6,7 +6,7 @@ import math
 import re
 import unittest
 
-from tests.helpers import CliTest, microgpt, names_setup
+from tests.helpers import CliTest, efficiency, microgpt, names_setup
 
 ROW = re.compile(r'^(\S) → (\S)  p (\d\.\d{4})  surprise +(\d+\.\d\d) \| it expected most: (.*)$')
 
@@ -15,7 +15,8 @@ class TestExplain(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         docs, cls.tokenizer, cls.config, cls.params = names_setup()
-        list(microgpt.train(docs, cls.tokenizer, cls.params, cls.config, 200, 0.01))
+        with efficiency():
+            microgpt.train(docs, cls.tokenizer, cls.params, cls.config, 200, 0.01)
         with contextlib.redirect_stdout(io.StringIO()) as out:
             microgpt.explain('emma', cls.tokenizer, cls.params, cls.config)
         cls.rows = [ROW.match(line) for line in out.getvalue().splitlines() if ROW.match(line)]
@@ -27,8 +28,7 @@ class TestExplain(unittest.TestCase):
     def test_surprise_is_minus_ln_p_and_their_mean_is_the_loss_of_the_word(self):
         for row in self.rows:
             self.assertAlmostEqual(float(row[4]), -math.log(float(row[3])), delta=0.006)
-        with microgpt.no_grad():
-            loss = microgpt.document_loss('emma', self.tokenizer, self.params, self.config).data
+        loss = microgpt.document_loss('emma', self.tokenizer, self.params, self.config).data
         self.assertAlmostEqual(sum(float(row[4]) for row in self.rows) / 5, loss, delta=0.006)
 
     def test_the_expected_tokens_are_the_five_most_probable_in_order(self):
@@ -37,8 +37,7 @@ class TestExplain(unittest.TestCase):
         shown = self.tokenizer.chars + '.'
         for pos, (token, row) in enumerate(zip([self.tokenizer.bos] + self.tokenizer.encode('emma'),
                                                self.rows)):
-            with microgpt.no_grad():
-                logits = microgpt.gpt(token, pos, keys, values, self.params, self.config)
+            logits = microgpt.gpt(token, pos, keys, values, self.params, self.config)
             probs = [p.data for p in microgpt.softmax(logits)]
             ranked = sorted(range(len(probs)), key=lambda i: probs[i], reverse=True)[:5]
             cells = re.findall(r'(\S) (\d\.\d\d)', row[5])

@@ -28,20 +28,19 @@ class TestModel(unittest.TestCase):
                          (64, 16))  # [out][in]
 
     def test_every_parameter_gradient_matches_finite_differences(self):  # Part 2, 2 layers
-        self.check_every_parameter_gradient(n_layer=2)
+        with efficiency():
+            self.check_every_parameter_gradient(n_layer=2)
 
     def test_every_parameter_gradient_of_part_1_matches_finite_differences(self):
         # One layer, as Part 1 is slow; test_efficiency proves Part 1 = Part 2 on two.
-        with efficiency(False):
-            self.check_every_parameter_gradient(n_layer=1)
+        self.check_every_parameter_gradient(n_layer=1)
 
     def check_every_parameter_gradient(self, n_layer):
         config, tokenizer, params = tiny_model(n_layer=n_layer, n_embd=4)
         doc = 'abcde'  # longer than block_size: the truncation is differentiated too
 
         def loss_value():
-            with microgpt.no_grad():
-                return microgpt.document_loss(doc, tokenizer, params, config).data
+            return microgpt.document_loss(doc, tokenizer, params, config).data
         microgpt.document_loss(doc, tokenizer, params, config).backward()
         flat = microgpt.flatten(params)
         self.assertEqual(len(flat), 6 * 4 + 4 * 4 + 6 * 4 + n_layer * (4 * 16 + 2 * 4 * 16))
@@ -133,7 +132,7 @@ class TestModel(unittest.TestCase):
                 microgpt.MAX_PARAMS = limit
 
     def test_rmsnorm_gives_unit_root_mean_square(self):
-        for rmsnorm in (microgpt.PART1['rmsnorm'], microgpt.rmsnorm_fused):
+        for rmsnorm in (microgpt.rmsnorm, microgpt.rmsnorm_fused):
             out = rmsnorm([microgpt.Value(x) for x in (3.0, -4.0, 12.0)])
             self.assertAlmostEqual(math.sqrt(sum(v.data ** 2 for v in out) / 3), 1.0, places=5)
 

@@ -23,7 +23,8 @@ class TestNotebook(unittest.TestCase):
     def test_whole_file_in_a_cell_trains_then_the_readme_follow_up_cell_uses_its_globals(self):
         with open(os.path.join(ROOT, 'microgpt.py'), encoding='utf-8') as f:
             source = f.read()
-        cells = [source, readme_follow_up_cell(), 'print(len(more_losses), len(params))']
+        cells = [source, readme_follow_up_cell(), 'print(len(more_losses), len(params))',
+                 LATER_SOFTMAX]
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
         os.environ['MICROGPT_ARGS'] = '--steps 30 --samples 4'  # the kernel inherits it
         try:
@@ -40,9 +41,47 @@ class TestNotebook(unittest.TestCase):
         self.assertIn('step 30/30', texts[0])  # the flags came from MICROGPT_ARGS, not argv
         self.assertIn('sample  4  ', texts[0])
         self.assertIn('4,192 parameters', texts[0])
+        self.assertIn("Part 2's stand-ins for linear, rmsnorm, attention, mlp, cross_entropy, "
+                      'train,', texts[0])  # the cell's source was read, and is as proven
         self.assertRegex(texts[1], r"^\[('[a-z]*', ){4}'[a-z]*'\]\n")  # five more names
         self.assertRegex(texts[1], r'100 more steps: held-out loss \d\.\d{4}\n')
         self.assertEqual(texts[2], '100 9\n')  # 100 more losses; the 9 weight matrices
+        self.assertEqual(texts[3].splitlines(), [
+            'names: mlp linear softmax',  # Part 1's own, and the learner's softmax
+            "softmax is edited: Part 1's attention, cross_entropy run in place of "
+            'attention_fused, cross_entropy_fused',
+            'the same numbers: True', 'changed by the new softmax: True'])
+
+
+# A later cell: a softmax of the learner's, then train, mean_loss and sample from the same weights
+# with Part 2 and without it, and with Part 1's softmax for contrast.
+LATER_SOFTMAX = """
+part_1_softmax = softmax
+
+def softmax(logits):  # sharper: the scores doubled
+    max_logit = max(logit.data for logit in logits)
+    exps = [(2 * (logit - max_logit)).exp() for logit in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+def numbers(on):
+    weights = {name: [[Value(p.data) for p in row] for row in matrix]
+               for name, matrix in params.items()}
+    with efficiency(on) as notes:
+        losses = train(train_docs, tokenizer, weights, config, 3, 0.01)
+        held_out = mean_loss(val_docs[:20], tokenizer, weights, config)
+        texts = [sample(weights, config, tokenizer, random.Random(2)) for _ in range(3)]
+    return losses + [held_out], texts, notes
+
+fast = numbers(True)
+plain = numbers(False)
+print('names:', mlp.__name__, linear.__name__, softmax.__name__)
+print(*fast[2][1:])
+print('the same numbers:', all(abs(a - b) < 1e-9 for a, b in zip(fast[0], plain[0]))
+      and fast[1] == plain[1])
+softmax = part_1_softmax
+print('changed by the new softmax:', numbers(False)[0] != plain[0])
+"""
 
 
 def readme_follow_up_cell():

@@ -60,7 +60,7 @@ class TestSamplesAlongTheWay(CliTest):
     def test_they_change_no_later_figure(self):
         with open(SCRIPT, encoding='utf-8') as f:
             source = f.read()
-        moments = 'if len(losses) in (1, args.steps // 10, args.steps // 2):'
+        moments = 'if step in (1, args.steps // 10, args.steps // 2):'
         self.assertEqual(source.count(moments), 1)
         without = self.path('without_them.py', source.replace(moments, 'if False:'))
         args = [*self.base, '--steps', '60', '--samples', '5', '--save', self.path('m.json')]
@@ -93,8 +93,7 @@ class TestTheMirror(CliTest):
         train_docs, tokenizer, config, params = names_setup(config=microgpt.Config(n_embd=8,
                                                                                   n_head=2))
         text = microgpt.sample(params, config, tokenizer, random.Random(3), 1.0)
-        with microgpt.no_grad():
-            loss = microgpt.document_loss(text, tokenizer, params, config).data
+        loss = microgpt.document_loss(text, tokenizer, params, config).data
         self.assertEqual(microgpt.mean_loss([text], tokenizer, params, config), loss)
 
 

@@ -6,14 +6,14 @@ import random
 from dataclasses import dataclass
 
 # ==== Part 1: the algorithm ======================================================================
-# A GPT learns to continue text by guessing what comes next, over and over, and getting a little
-# better at each guess. This one reads first names a letter at a time and ends up inventing new
-# ones. The sections follow the run: the documents, a tokenizer, the autograd, the parameters,
-# the model, the loss, training, and at last sampling. Nothing here prints or writes a file.
+# A GPT learns to continue text by guessing what comes next, over and over, a little better each
+# time. This one reads first names a letter at a time, and ends up inventing names of its own.
+# The sections go in the order the run goes: documents, tokenizer, autograd, parameters, model,
+# loss, training, sampling. Part 3's main program calls them in that order; nothing here prints.
 
 # ---- Dataset ------------------------------------------------------------------------------------
-# All the model will ever know comes from a list of documents: in names.txt, a first name a line.
-# Some are kept back from training, so that the run can be judged on names it never saw.
+# First, something to learn from: a list of documents, in names.txt a first name a line. A tenth
+# of them are kept back, never trained on, so that the model can be judged on names it never saw.
 def load_docs(path):
     with open(path, encoding='utf-8-sig') as f:  # -sig: skip a byte-order mark, if there is one
         return [line.strip() for line in f if line.strip()]
@@ -25,9 +25,9 @@ def split_docs(docs, seed, val_fraction):  # (training docs, held-out docs), shu
     return docs[:n_train], docs[n_train:]
 
 # ---- Tokenizer ----------------------------------------------------------------------------------
-# A network reads numbers, not letters: each distinct character gets an id. One more token, BOS
-# ("beginning of sequence"), stands at both ends of every document, so that the model learns how
-# a name starts (after BOS) and when it is done (it predicts BOS).
+# Next, text into numbers, which is all a network can read: each distinct character gets an id.
+# One more token, BOS ("beginning of sequence"), stands at both ends of every document, so that
+# the model learns how a name starts (after BOS) and when it is done (it predicts BOS).
 class Tokenizer:
     def __init__(self, chars):  # chars: the vocabulary in id order
         self.chars = chars
@@ -46,10 +46,10 @@ class Tokenizer:
         return ''.join(self.chars[i] for i in ids)
 
 # ---- Autograd -----------------------------------------------------------------------------------
-# To learn, the run must know how the loss would change if each parameter moved a little:
-# d(loss)/d(parameter). So every number is a Value that remembers how it was made: the Values it
-# came from (its children) and how it changes with each of them (its local gradients).
-# backward() chains those local gradients from the loss back to every parameter.
+# To learn from a mistake, the model must know which way to move each parameter: d(loss)/d(p), the
+# gradient. So every number is a Value that remembers how it was made, from which Values (its
+# children) and how it changes with each (its local gradients); backward() chains those local
+# gradients from the loss back to every parameter.
 class Value:
     __slots__ = ('data', 'grad', '_children', '_local_grads')  # less memory, faster access
     def __init__(self, data, children=(), local_grads=()):
@@ -114,8 +114,8 @@ class Value:
                 child.grad += local_grad * node.grad
 
 # ---- Parameters ---------------------------------------------------------------------------------
-# What the model knows lives in its parameters: weight matrices, random at first, that training
-# adjusts. Each is a list of rows [out][in], so a layer computes y = W x one row at a time.
+# Then a place for what the model will know: weight matrices of Values, random at first, which
+# training adjusts. Each is a list of rows [out][in], so a layer computes y = W x row by row.
 @dataclass
 class Config:
     n_embd: int = 16      # width of the vector that represents each token
@@ -144,8 +144,8 @@ def flatten(params):
     return [p for matrix in params.values() for row in matrix for p in row]
 
 # ---- Model --------------------------------------------------------------------------------------
-# GPT-2's design, a transformer, made smaller and simpler in three ways: RMSNorm in place of
-# LayerNorm, no biases, and ReLU in place of GELU. It reads one token at a time and returns
+# Now the model itself: GPT-2's transformer, small, with three simplifications: RMSNorm in place
+# of LayerNorm, no biases, and ReLU in place of GELU. It reads one token at a time and returns
 # logits, a score for each possible next token. Attention looks back at the keys and values of
 # earlier positions, cached in keys[layer] and values[layer]: only positions up to now are there,
 # so no later token can leak in.
@@ -207,8 +207,8 @@ def gpt(token, pos, keys, values, params, config):
     return logits
 
 # ---- Loss ---------------------------------------------------------------------------------------
-# How wrong is the model? At each position, its surprise at the token that really came next:
-# -log of the probability it gave that token, 0 if it was sure and right, large if it was not.
+# How wrong was it? At each position, its surprise at the token that really came next: -log of
+# the probability it gave that token, 0 when it was sure and right, large when it was not.
 def cross_entropy(logits, target):  # -log p(target)
     probs = softmax(logits)
     return -probs[target].log()
@@ -225,9 +225,9 @@ def document_loss(doc, tokenizer, params, config):  # mean surprise along BOS, d
     return sum(losses) / n
 
 # ---- Training -----------------------------------------------------------------------------------
-# The loop at the heart of it all: read a document, measure the loss, find every parameter's
-# gradient, move every parameter a little downhill. Adam sizes each move from running means of
-# the parameter's gradient and of its square, so that rarely-used parameters learn too.
+# Then practice, a thousand times: read a document, measure the loss, find every gradient, move
+# every parameter a little downhill. Adam sizes each move from running means of the parameter's
+# gradient and of its square, so that a parameter with small gradients still moves.
 def adam_update(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
     m_correction = 1 - beta1 ** (step + 1)  # m and v start at 0, so early on they are too small
     v_correction = 1 - beta2 ** (step + 1)
@@ -239,17 +239,19 @@ def adam_update(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
         p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)
         p.grad = 0.0  # backward() adds to it: start the next step from 0
 
+def adam_state(n_params):  # what Adam keeps between steps, at the start: no steps, means of 0
+    return {'step': 0, 'm': [0.0] * n_params, 'v': [0.0] * n_params}
+
 def train(docs, tokenizer, params, config, steps, lr, adam=None, on_step=None):
     """Trains on docs, one a step, up to step `steps`; returns each step's loss. adam: Adam's state
     from an earlier call, to go on where it stopped. on_step(step, loss): called after each step."""
     param_list = flatten(params)
-    if adam is None:
-        adam = {'step': 0, 'm': [0.0] * len(param_list), 'v': [0.0] * len(param_list)}
+    adam = adam or adam_state(len(param_list))
     losses = []
     for step in range(adam['step'], steps):
         doc = docs[step % len(docs)]
-        # forward: the model reads the document; the loss is its mean surprise at each next token
-        # (a uniform guess over 27 tokens scores ln 27 = 3.30)
+        # forward: the model reads the document, a token at a time, and scores each next token
+        # loss: its mean surprise (a uniform guess scores ln(vocab_size), ln 27 = 3.30 on names)
         loss = document_loss(doc, tokenizer, params, config)
         # backward: d(loss)/d(p) into p.grad, for every parameter p
         loss.backward()
@@ -267,9 +269,9 @@ def mean_loss(docs, tokenizer, params, config):  # how well the model predicts t
     return sum(losses) / len(losses)
 
 # ---- Sampling -----------------------------------------------------------------------------------
-# And now the model writes. Start from BOS (and any prompt), then draw each next token from the
-# model's probabilities, until it draws BOS (the end) or the context is full. A temperature
-# below 1 sharpens the probabilities (safer names), above 1 flattens them (wilder ones).
+# Finally, let it write. Start from BOS (and any prompt), then draw each next token from the
+# model's probabilities until it draws BOS (the end) or the context is full. A temperature below
+# 1 sharpens the probabilities (safer names), above 1 flattens them (wilder ones).
 def sample(params, config, tokenizer, rng, temperature=0.5, prompt=''):
     tokens = [tokenizer.bos] + tokenizer.encode(prompt)
     keys = [[] for _ in range(config.n_layer)]
@@ -411,7 +413,7 @@ PROVEN = {  # each Part 1 piece's source_hash(), as tests/test_efficiency.py las
     'init_params': '64716d79', 'flatten': '34cf8278', 'linear': '97b27778', 'rmsnorm': '18ab2dcb',
     'softmax': 'ec3e6f05', 'attention': 'af5b2129', 'mlp': '9d343fec', 'gpt': 'c20a9fe1',
     'cross_entropy': '2300ba10', 'document_loss': '4d6945ed', 'adam_update': '09c930e4',
-    'train': 'a590b634', 'mean_loss': 'fc3d4aae', 'sample': '58698571'
+    'adam_state': '182f9b8c', 'train': '99be1f61', 'mean_loss': 'fc3d4aae', 'sample': '58698571'
 }
 AS_WRITTEN = {}  # each Part 1 piece as `with efficiency():` found it
 
@@ -474,15 +476,17 @@ class efficiency:
             gc.enable()
 
 # ==== Part 3: the tool ===========================================================================
-# Flags, checks, checkpoints, progress and reports, then the main program. Bad input (a flag, a
-# file, a checkpoint) gets one line on stderr and exit code 2 before any work.
-import argparse, json, os, shlex, signal, tempfile, time
+# Flags, checks, checkpoints, stops and reports, then the main program, which calls Part 1's steps
+# in Part 1's order. Bad input (a flag, a file, a checkpoint) gets one line on stderr and exit code
+# 2 before any work.
+import argparse, json, os, shlex, shutil, signal, time
+from collections import Counter
 from dataclasses import asdict
 from statistics import fmean
 
 MAX_PARAMS = 10_000_000  # about a gigabyte of Values: a bigger model is refused before it is built
-CHECKPOINT_START = '{"format": "microgpt", "version": 2,'  # how each file --save writes begins
-TRAINED_ON = {'input': str, 'documents': int, 'steps': int}  # what a checkpoint learned from
+LARGEST_WEIGHT = 1e50  # no sane training goes near it, and below it no step overflows a float
+CHECKPOINT_START = '{"format": "microgpt", "version": '  # how each file --save writes begins
 
 # ---- Flags and checks ---------------------------------------------------------------------------
 def parse_args(argv):
@@ -490,21 +494,22 @@ def parse_args(argv):
     parser.error = fail  # argparse's own errors in one line too
     flag = parser.add_argument
     # data
-    flag('--input', default='names.txt', metavar='PATH', help='one document a line (names.txt)')
+    flag('--input', metavar='PATH', help='one document a line (names.txt, here or beside this)')
     flag('--val-fraction', type=float, default=0.1, metavar='X', help='share held out (0.1)')
     # model size (not with --load: a checkpoint has its own; the default in brackets)
     flag('--n-embd', type=int, metavar='N', help=f'width of a token vector ({Config.n_embd})')
     flag('--n-head', type=int, metavar='N', help=f'attention heads ({Config.n_head})')
-    flag('--n-layer', type=int, metavar='N', help=f'transformer blocks ({Config.n_layer})')
+    flag('--n-layer', type=int, metavar='N', help=f'transformer blocks, from 0 ({Config.n_layer})')
     flag('--block-size', type=int, metavar='N', help=f'longest context ({Config.block_size})')
     # training
-    flag('--steps', type=int, default=1000, metavar='N', help='one document each (1000)')
-    flag('--lr', type=float, default=0.01, metavar='X', help='learning rate (0.01)')
+    flag('--steps', type=int, metavar='N', help="train up to step N, a document a step (1000, or "
+                                                "with --load the saved run's)")
+    flag('--lr', type=float, default=0.01, metavar='X', help='learning rate at step 1 (0.01)')
     flag('--seed', type=int, default=42, metavar='N', help='random seed (42)')
     flag('--reference', action='store_true', help="Part 1 alone, without Part 2's stand-ins")
     # checkpoints
     flag('--save', metavar='PATH', help='save the model: a new file, or one --save wrote')
-    flag('--load', metavar='PATH', help='start from a model that --save wrote')
+    flag('--load', metavar='PATH', help='go on from a model that --save wrote')
     # evaluation and sampling
     flag('--eval-docs', type=int, default=500, metavar='N', help='held-out docs to score (500)')
     flag('--samples', type=int, default=20, metavar='N', help='documents to sample (20)')
@@ -513,7 +518,7 @@ def parse_args(argv):
     flag('--explain', nargs='+', default=[], metavar='WORD', help='what it expects along WORD')
     args = parser.parse_args(argv)
     for name in ('steps', 'eval_docs', 'samples'):
-        if getattr(args, name) < 0:
+        if (getattr(args, name) or 0) < 0:
             fail(f"--{name.replace('_', '-')} cannot be below 0")
     if not 0 < args.lr < math.inf:  # written with `not`, so that nan fails too
         fail('--lr must be a positive number')
@@ -521,6 +526,8 @@ def parse_args(argv):
         fail('--temperature must be from 1e-6 to 1e6')
     if not 0 <= args.val_fraction < 1:
         fail('--val-fraction must be at least 0 and below 1')
+    if '' in (args.input, args.save, args.load):
+        fail('--input, --save and --load need a path, not an empty one')
     return args
 
 def fail(problem, exit_code=2):
@@ -530,26 +537,60 @@ def fail(problem, exit_code=2):
 def check_size(config, vocab_size):  # before a single weight is made
     n_params = 2 * vocab_size * config.n_embd + config.block_size * config.n_embd \
         + 12 * config.n_layer * config.n_embd ** 2  # wte, lm_head, wpe, then each layer's
-    if min(asdict(config).values()) < 1 or config.n_embd % config.n_head or n_params > MAX_PARAMS:
-        fail(f'{config} is not a model this tool builds: sizes from 1, n_head dividing n_embd, '
-             f'{MAX_PARAMS:,} parameters at most (this has {n_params:,})')
+    if (min(config.n_embd, config.n_head, config.block_size, config.n_layer + 1) < 1
+            or config.n_embd % config.n_head or n_params > MAX_PARAMS):
+        fail(f'{config} is not a model this tool builds: sizes from 1 (n_layer from 0), n_head '
+             f'dividing n_embd, {MAX_PARAMS:,} parameters at most (this has {n_params:,})')
 
-# ---- Documents and checkpoints ------------------------------------------------------------------
+def check_save(path):  # before training: a file that --save wrote, or a new one it can write
+    if os.path.exists(path) and not written_by_save(path):
+        fail(f'--save {path}: not a file that --save wrote, so it stays as it is')
+    try:
+        open(scratch_path(path), 'w').close()  # the folder takes a new file...
+        os.remove(scratch_path(path))
+        if not os.path.exists(path):
+            open(path, 'x').close()  # ...by this name
+            os.remove(path)
+    except OSError as e:  # a missing folder, a file named as a folder, a name too long...
+        fail(f'--save {path}: {e.strerror}')
+
+# ---- Checkpoints --------------------------------------------------------------------------------
 def written_by_save(path):  # a regular file that begins as every file --save writes begins
     if not os.path.isfile(path):
         return False
     with open(path, 'rb') as f:
         return f.read(len(CHECKPOINT_START)) == CHECKPOINT_START.encode()
 
-def save_checkpoint(path, config, tokenizer, params, trained_on):
+def scratch_path(path):  # where a save goes before it is renamed over path: a short name
+    return os.path.join(os.path.dirname(os.path.abspath(path)), f'.microgpt-{os.getpid()}.tmp')
+
+def checkpoint_form(config, vocab_size, n_runs):  # what --save writes: types, keys, lengths
+    shapes = param_shapes(config, vocab_size)
+    n_params = sum(rows * cols for rows, cols in shapes.values())
+    return {'format': str, 'version': int, 'config': dict.fromkeys(asdict(config), int),
+            'chars': str, 'trained_on': [{'input': str, 'documents': int, 'steps': int}] * n_runs,
+            'steps': int, 'adam': {'step': int, 'm': [float] * n_params, 'v': [float] * n_params},
+            'weights': {name: [[float] * cols] * rows for name, (rows, cols) in shapes.items()}}
+
+def form(value):  # its types, with the keys of its dicts and the lengths of its lists
+    if isinstance(value, dict):
+        return {key: form(item) for key, item in value.items()}
+    return [form(item) for item in value] if isinstance(value, list) else type(value)
+
+def save_checkpoint(path, config, tokenizer, params, adam, steps, trained_on):
     weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
-    checkpoint = {'format': 'microgpt', 'version': 2, 'config': asdict(config),
-                  'chars': tokenizer.chars, 'trained_on': trained_on, 'weights': weights}
-    # A new file beside the target, then renamed over it: a save cut short leaves the old one.
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix='.tmp')
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-        json.dump(checkpoint, f)
-    os.replace(temporary, path)
+    checkpoint = {'format': 'microgpt', 'version': 3, 'config': asdict(config),
+                  'chars': tokenizer.chars, 'trained_on': trained_on, 'steps': steps,
+                  'adam': adam, 'weights': weights}
+    try:  # written beside the target, then renamed over it: a save cut short leaves the old one
+        with open(scratch_path(path), 'w', encoding='utf-8') as f:
+            json.dump(checkpoint, f)
+        if os.path.exists(path):
+            shutil.copymode(path, scratch_path(path))  # saved again, it keeps its mode
+        os.replace(scratch_path(path), path)
+    finally:
+        if os.path.exists(scratch_path(path)):  # a save that failed or was stopped: removed
+            os.remove(scratch_path(path))
 
 def load_checkpoint(path):  # all of it checked, its size before anything is built from it
     if not written_by_save(path):
@@ -559,30 +600,36 @@ def load_checkpoint(path):  # all of it checked, its size before anything is bui
             checkpoint = json.load(f)
     except ValueError as e:  # not UTF-8, or not JSON
         fail(f'--load {path}: cannot be read ({e})')
+    if checkpoint.get('version') != 3:
+        fail(f"--load {path}: from an earlier microgpt.py (version {checkpoint.get('version')}), "
+             "without Adam's state to go on from: train it again")
     sizes = checkpoint.get('config')
-    trained_on = checkpoint.get('trained_on')
-    weights = checkpoint.get('weights')
-    if not (isinstance(sizes, dict) and sizes.keys() == asdict(Config()).keys()
-            and all(type(n) is int for n in sizes.values()) and isinstance(weights, dict)
-            and isinstance(checkpoint.get('chars'), str) and isinstance(trained_on, dict)
-            and all(type(trained_on.get(key)) is kind for key, kind in TRAINED_ON.items())):
-        fail(f'--load {path}: its config, chars, weights or trained_on is not as --save writes it')
+    runs = checkpoint.get('trained_on')
+    if form(sizes) != dict.fromkeys(asdict(Config()), int) or not isinstance(runs, list):
+        fail(f'--load {path}: its config or trained_on is not as --save writes them')
     config = Config(**sizes)
-    tokenizer = Tokenizer(checkpoint['chars'])
+    tokenizer = Tokenizer(str(checkpoint.get('chars')))
     check_size(config, tokenizer.vocab_size)
-    shapes = param_shapes(config, tokenizer.vocab_size)
-    for name, (rows, cols) in shapes.items():
-        matrix = weights.get(name)
-        if not (isinstance(matrix, list) and len(matrix) == rows and all(
-                isinstance(row, list) and len(row) == cols and
-                all(type(x) is float and math.isfinite(x) for x in row) for row in matrix)):
-            fail(f'--load {path}: weight {name} is not {rows} rows of {cols} finite numbers')
-    params = {name: [[Value(x) for x in row] for row in weights[name]] for name in shapes}
-    return config, tokenizer, params, trained_on
+    if form(checkpoint) != checkpoint_form(config, tokenizer.vocab_size, len(runs)):
+        fail(f'--load {path}: not in full what --save writes for a model of {config}')
+    weights = checkpoint['weights']
+    adam = checkpoint['adam']
+    if not all(math.isfinite(x) for row in [adam['m'], adam['v']] for x in row):
+        fail(f"--load {path}: one of Adam's moments is not a finite number")
+    numbers = [x for table in weights.values() for row in table for x in row]
+    if not all(abs(x) <= LARGEST_WEIGHT for x in numbers):  # nan is not either
+        fail(f'--load {path}: a weight is not a number from -{LARGEST_WEIGHT:g} to '
+             f'{LARGEST_WEIGHT:g}')
+    params = {name: [[Value(x) for x in row] for row in matrix] for name, matrix in weights.items()}
+    return config, tokenizer, params, adam, checkpoint['steps'], runs
 
-# ---- Stopping cleanly, and reports: the loss in context, and --explain --------------------------
-def stop_now(signum, frame):  # outside training: end the run, in one line
-    fail(f'stopped by {signal.Signals(signum).name}', exit_code=128 + signum)
+# ---- Stops, and reports: the loss in context, samples, --explain --------------------------------
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+def stop(signum, frame):  # Ctrl-C or SIGTERM: in training, after the step in progress; else now
+    if not stops['in training']:
+        fail(f'stopped by {signal.Signals(signum).name}', exit_code=128 + signum)
+    stops['by'] = signal.Signals(signum).name
 
 def next_token_pairs(doc, tokenizer):  # (token, next token) along BOS, the document, BOS
     tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
@@ -590,20 +637,29 @@ def next_token_pairs(doc, tokenizer):  # (token, next token) along BOS, the docu
 
 def counting_losses(train_docs, docs, tokenizer, block_size):
     """The loss on docs, taken as mean_loss takes it, of two models that only count in train_docs:
-    each token (unigram), or each token after each token (bigram), with 1 added to every count."""
-    unigram = [1] * tokenizer.vocab_size
-    bigram = [[1] * tokenizer.vocab_size for _ in range(tokenizer.vocab_size)]
-    for doc in train_docs:
-        for token, next_token in next_token_pairs(doc, tokenizer):
-            unigram[next_token] += 1
-            bigram[token][next_token] += 1
+    each token (unigram), or each token after each token (bigram), with 1 added to every count.
+    Only the pairs that occur are counted: memory follows the data, not the vocabulary squared."""
+    bigram = Counter(pair for doc in train_docs for pair in next_token_pairs(doc, tokenizer))
+    unigram = Counter()
+    followers = Counter()  # how many tokens follow each token
+    for (token, next_token), count in bigram.items():
+        unigram[next_token] += count
+        followers[token] += count
+    total = sum(unigram.values()) + tokenizer.vocab_size
     unigram_losses = []
     bigram_losses = []
     for doc in docs:
         pairs = next_token_pairs(doc, tokenizer)[:block_size]
-        unigram_losses.append(fmean([math.log(sum(unigram) / unigram[b]) for a, b in pairs]))
-        bigram_losses.append(fmean([math.log(sum(bigram[a]) / bigram[a][b]) for a, b in pairs]))
+        unigram_losses.append(fmean([math.log(total / (unigram[b] + 1)) for a, b in pairs]))
+        bigram_losses.append(fmean([math.log((followers[a] + tokenizer.vocab_size)
+                                             / (bigram[a, b] + 1)) for a, b in pairs]))
     return fmean(unigram_losses), fmean(bigram_losses)
+
+def mean_surprise(docs, tokenizer, params, config):  # mean_loss, or inf where a p rounds to 0
+    try:
+        return mean_loss(docs, tokenizer, params, config)
+    except ValueError:  # Part 1's log of a probability of 0
+        return math.inf
 
 def explain(word, tokenizer, params, config):  # what the model expects at each token of word
     shown = tokenizer.chars + '.'  # by token id: BOS shown as .
@@ -612,129 +668,166 @@ def explain(word, tokenizer, params, config):  # what the model expects at each 
     print(f'\n{word!r} as the model reads it (. is BOS, the start and the end):')
     for pos, (token, next_token) in enumerate(next_token_pairs(word, tokenizer)):
         probs = [p.data for p in softmax(gpt(token, pos, keys, values, params, config))]
-        surprise = -math.log(probs[next_token])
+        surprise = math.log(1 / probs[next_token]) if probs[next_token] > 0 else math.inf
         top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
         expected = '  '.join(f'{shown[i]} {probs[i]:.2f}' for i in top)
         print(f'{shown[token]} → {shown[next_token]}  p {probs[next_token]:.4f}  surprise '
               f'{surprise:5.2f} | it expected most: {expected}')
+
+def mirror(samples, val_loss):  # its own inventions against real names it never saw
+    new = fmean([surprise for _, status, surprise in samples if status == 'new'])
+    unseen = [text for text, status, _ in samples if status == 'real, unseen']
+    gap = new - val_loss
+    than = 'as likely as' if abs(gap) <= 0.1 else 'likelier than' if gap < 0 else 'less likely than'
+    return (f'mirror: its new names average a surprise of {new:.2f}, {than} real names it never '
+            f'saw ({val_loss:.2f}); a temperature below 1 makes them likelier, 1 as likely, above '
+            f'1 less. It knows what is plausible, not what is true: {len(unseen)} samples are real '
+            'names it never saw.')
+
+def diverged(step, lr):
+    fail(f'training diverged at step {step} (a loss, weight or probability beyond what a float '
+         f'holds): try a lower --lr than {lr:g}')
 
 # ---- The main program ---------------------------------------------------------------------------
 if __name__ == '__main__':
     # flags: from the command line (also under %run), or in a notebook cell from MICROGPT_ARGS
     script = '__file__' in globals()
     args = parse_args(sys.argv[1:] if script else shlex.split(os.environ.get('MICROGPT_ARGS', '')))
-    if script:  # `| head` ends the run quietly; Ctrl-C and SIGTERM stop training (see there)
-        signal.signal(getattr(signal, 'SIGPIPE', signal.SIGINT), signal.SIG_DFL)
-        for signum in (signal.SIGINT, signal.SIGTERM):  # (even where a shell had them ignored)
-            signal.signal(signum, signal.default_int_handler)
+    if hasattr(sys.stdout, 'reconfigure'):  # a terminal or a pipe, not a notebook's stream
         sys.stdout.reconfigure(errors='replace', line_buffering=True)  # unprintable: '?'
-
-    # init the dataset and the model, loaded or new, with every input checked before any work
-    if not os.path.isfile(args.input):
-        fail(f'--input {args.input}: there is no regular file there')
+    stops = {'in training': False, 'by': None}
+    python_handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    if script and 'IPython' not in sys.modules:  # `| head` ends the run quietly
+        python_handlers[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        docs = load_docs(args.input)
-    except (OSError, UnicodeError) as e:
-        fail(f'--input {args.input}: cannot read it as UTF-8 text ({type(e).__name__})')
-    if not docs:
-        fail(f'--input {args.input}: no documents in it')
-    train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
-    sizes = {name: vars(args)[name] for name in asdict(Config()) if vars(args)[name] is not None}
-    if args.load:
-        config, tokenizer, params, trained_on = load_checkpoint(args.load)
-    else:
-        config = Config(**sizes)
-        tokenizer = Tokenizer.from_docs(docs)
-        check_size(config, tokenizer.vocab_size)
-        trained_on = {'steps': 0}
-    if args.load and sizes:
-        fail(f'--load {args.load} has its own size, {config}: leave out the size flags')
-    try:
-        tokenizer.encode(''.join(docs) + args.prompt + ''.join(args.explain))
-    except ValueError as e:
-        fail(f'{e}: the input, --prompt and --explain can use no other characters')
-    if max(map(len, [args.prompt, *args.explain])) >= config.block_size:
-        fail(f'--prompt and --explain must be shorter than block_size, {config.block_size}')
-    if args.save and not (os.access(os.path.dirname(os.path.abspath(args.save)), os.W_OK) and (
-            written_by_save(args.save) or not os.path.exists(args.save))):
-        fail(f'--save {args.save}: not a new file in a writable folder, nor one --save wrote')
-    if not args.load:
-        params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
-    print(f'dataset: {len(docs):,} documents in {args.input} ({len(train_docs):,} train, '
-          f'{len(val_docs):,} held out), {len(tokenizer.chars)} characters + BOS')
-    print(f'model: {len(flatten(params)):,} parameters, {config}')
-    this_input = {'input': os.path.basename(args.input), 'documents': len(docs)}
-    if args.load and {key: trained_on[key] for key in this_input} != this_input:
-        print(f'note: {args.load} was trained on {trained_on}, not on this {this_input}')
-
-    with efficiency(not args.reference) as notes:
-        for note in notes:
-            print(note)
-
-        # training loop: Ctrl-C or SIGTERM stops it, keeping what it learned, and the run goes on
-        losses = []
-        watch_rng = random.Random(args.seed + 1)  # samples along the way, drawn apart from the rest
-        start = time.perf_counter()
-
-        def report(step, loss):  # after each training step
-            losses.append(loss)
-            if not loss < 745:  # not finite, or a probability e^-loss below every float
-                raise OverflowError
-            if step % max(1, args.steps // 10) == 0:
-                last_100 = fmean(losses[-100:])
-                seconds = time.perf_counter() - start
-                print(f'step {step}/{args.steps} | loss {loss:.4f} | last 100: {last_100:.4f} | '
-                      f'{seconds:.1f}s')
-            if step in (1, args.steps // 10, args.steps // 2):
-                watch = [sample(params, config, tokenizer, watch_rng, args.temperature)
-                         for _ in range(4)]
-                print(f'samples after step {step} (loss {loss:.4f}):', *watch)
+        # the documents: names.txt here, else the one beside this file; every input checked
+        # before any work
+        here = os.path.dirname(os.path.abspath(globals().get('__file__', 'names.txt')))
+        input_path = args.input or ('names.txt' if os.path.isfile('names.txt')
+                                    else os.path.join(here, 'names.txt'))
+        if not os.path.isfile(input_path):
+            fail(f'--input {input_path}: there is no regular file there')
         try:
-            train(train_docs, tokenizer, params, config, args.steps, args.lr, on_step=report)
-        except KeyboardInterrupt:
-            print(f'stopped after step {len(losses)}: keeping what was learned')
-        except (ValueError, OverflowError):  # in Part 1, the log of a probability that rounded to 0
-            if not losses or losses[-1] < 745:
-                losses.append(math.inf)
-        if script:  # from here, a stop ends the run at once, in one line
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, stop_now)
-        if losses and not (losses[-1] < 745 and all(math.isfinite(p.data) for p in flatten(params))):
-            fail(f'training diverged at step {len(losses)} (a loss, weight or probability beyond '
-                 f'what a float holds): try a lower --lr than {args.lr:g}')
-        if args.save:
-            trained_on = dict(this_input, steps=trained_on['steps'] + len(losses))
-            save_checkpoint(args.save, config, tokenizer, params, trained_on)
-            print(f'saved the model to {args.save}')
+            docs = load_docs(input_path)
+        except (OSError, UnicodeError) as e:
+            fail(f'--input {input_path}: cannot read it as UTF-8 text ({type(e).__name__})')
+        if not docs:
+            fail(f'--input {input_path}: no documents in it')
+        train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
 
-        # evaluate on documents the model never trained on, beside models that only count
-        held_out = val_docs[:args.eval_docs]
-        if held_out:
-            val_loss = mean_loss(held_out, tokenizer, params, config)
-            unigram, bigram = counting_losses(train_docs, held_out, tokenizer, config.block_size)
-            uniform = math.log(tokenizer.vocab_size)
-            print(f'loss on {len(held_out)} held-out docs {val_loss:.4f}; counting in training '
-                  f'docs: pairs {bigram:.4f}, letters {unigram:.4f}; uniform {uniform:.4f}')
+        # the tokenizer and the parameters: from --load, with Adam's state, or new
+        sizes = {name: vars(args)[name] for name in asdict(Config())
+                 if vars(args)[name] is not None}  # the size flags given
+        if args.load is not None:
+            config, tokenizer, params, adam, schedule, trained_on = load_checkpoint(args.load)
+        else:
+            config = Config(**sizes)
+            tokenizer = Tokenizer.from_docs(docs)
+            check_size(config, tokenizer.vocab_size)
+        if args.load is not None and sizes:
+            fail(f'--load {args.load} has its own size, {config}: leave out the size flags')
+        try:
+            tokenizer.encode(''.join(docs) + args.prompt + ''.join(args.explain))
+        except ValueError as e:
+            fail(f'{e}: the input, --prompt and --explain can use no other characters')
+        if max(map(len, [args.prompt, *args.explain])) >= config.block_size:
+            fail(f'--prompt and --explain must be shorter than block_size, {config.block_size}')
+        if args.save is not None:
+            check_save(args.save)
+        if args.load is None:
+            params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
+            adam = adam_state(len(flatten(params)))
+            schedule = 1000
+            trained_on = []
+        steps = schedule if args.steps is None else args.steps  # the learning rate falls over it
+        print(f'dataset: {len(docs):,} documents in {input_path}, '
+              f'{len(train_docs) + len(val_docs):,} distinct ({len(train_docs):,} train, '
+              f'{len(val_docs):,} held out), {len(tokenizer.chars)} characters + BOS')
+        print(f'model: {len(flatten(params)):,} parameters, {config}')
+        this_input = {'input': os.path.basename(input_path), 'documents': len(docs)}
+        elsewhere = [run for run in trained_on if dict(run, steps=0) != dict(this_input, steps=0)]
+        if elsewhere:
+            print(f'note: {args.load} was trained on {elsewhere} too, not only on {this_input}')
+        too_long = [doc for doc in train_docs if len(doc) >= config.block_size]
+        if too_long:
+            print(f'note: {len(too_long):,} training documents are longer than block_size - 1 = '
+                  f'{config.block_size - 1} characters, so their ends are never trained on '
+                  f'(--block-size {max(map(len, too_long)) + 1} would fit them)')
 
-        # sample new documents: is each one real, and how surprised is the model by it?
-        rng = random.Random(args.seed)
-        origin = dict.fromkeys(val_docs, 'held out') | dict.fromkeys(train_docs, 'in train')
-        surprises = []
-        for number in range(1, args.samples + 1):
-            text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
-            status = origin.get(text, 'new')
-            if status == 'new' and len(text) == config.block_size:
-                status = 'cut'  # stopped at block_size, not at an end the model chose
-            surprises.append(mean_loss([text], tokenizer, params, config))
-            print(f'sample {number:2d}  {status:8s}  surprise {surprises[-1]:.2f}  {text}')
-        if surprises and held_out:  # the model's own guesses against real documents
-            sample_surprise = fmean(surprises)
-            likelier = 'likelier' if sample_surprise < val_loss else 'no likelier'
-            print(f'mean surprise: {sample_surprise:.2f} for these samples, {val_loss:.2f} for '
-                  f'real held-out documents: the model finds its inventions {likelier} than real '
-                  'ones. It knows what is plausible, not what is true; lower --temperature, '
-                  'likelier samples.')
+        with efficiency(not args.reference) as notes:
+            for note in notes:
+                print(note)
 
-    # look inside the model
-    for word in args.explain:
-        explain(word, tokenizer, params, config)
+            # the training loop, from the step the run reached: Ctrl-C or SIGTERM stops it after
+            # the step in progress, keeping what it learned, and the run goes on
+            losses = []  # this run's, one a step
+            along_the_way = []  # (step, loss, samples) after steps 1, a tenth and half the steps
+            watch_rng = random.Random(args.seed + 1)  # apart from the final samples' generator
+            start = time.perf_counter()
+
+            def on_step(step, loss):  # after each training step
+                losses.append(loss)
+                if not loss < 745:  # not finite, or a probability e^-loss below every float
+                    diverged(step, args.lr)
+                if step % max(1, steps // 10) == 0:
+                    last_100 = fmean(losses[-100:])
+                    seconds = time.perf_counter() - start
+                    print(f'step {step}/{steps} | loss {loss:.4f} | last 100: {last_100:.4f} | '
+                          f'{seconds:.1f}s')
+                if step in (1, steps // 10, steps // 2):
+                    watch = [sample(params, config, tokenizer, watch_rng, args.temperature)
+                             for _ in range(4)]
+                    along_the_way.append((step, loss, watch))
+                    print(f'samples after step {step} (loss {loss:.4f}):', *watch)
+                if stops['by']:
+                    raise KeyboardInterrupt
+            stops['in training'] = True
+            try:
+                train(train_docs, tokenizer, params, config, steps, args.lr, adam, on_step)
+            except KeyboardInterrupt:
+                print(f"stopped after step {adam['step']} by {stops['by']}: keeping what it "
+                      'learned (--load what --save writes, and it goes on from this step)')
+            except (ValueError, OverflowError):  # in Part 1, the log of a probability of 0
+                diverged(adam['step'] + 1, args.lr)
+            stops['in training'] = False
+            if not all(abs(p.data) <= LARGEST_WEIGHT for p in flatten(params)):
+                diverged(adam['step'], args.lr)
+            last_run = trained_on[-1] if trained_on else {}
+            if losses and dict(last_run, steps=0) == dict(this_input, steps=0):
+                last_run['steps'] += len(losses)  # on the same input: what it learned from, true
+            elif losses:
+                trained_on.append(dict(this_input, steps=len(losses)))
+            if args.save is not None:
+                save_checkpoint(args.save, config, tokenizer, params, adam, steps, trained_on)
+                print(f'saved the model to {args.save}')
+
+            # evaluate on documents it never trained on, beside models that only count
+            held_out = val_docs[:args.eval_docs]
+            if held_out:
+                val_loss = mean_surprise(held_out, tokenizer, params, config)
+                unigram, bigram = counting_losses(train_docs, held_out, tokenizer,
+                                                  config.block_size)
+                uniform = math.log(tokenizer.vocab_size)
+                print(f'loss on {len(held_out)} held-out docs {val_loss:.4f}; counting in '
+                      f'training docs: pairs {bigram:.4f}, letters {unigram:.4f}; uniform '
+                      f'{uniform:.4f}')
+
+            # sample: a name it trained on, a real one it never saw, or its own? How surprising?
+            rng = random.Random(args.seed)
+            origin = dict.fromkeys(train_docs + val_docs, 'real, unseen')  # held out, unreached
+            origin |= dict.fromkeys(train_docs[:adam['step']], 'trained on')  # a step reached it
+            samples = []  # (text, label, surprise)
+            for number in range(1, args.samples + 1):
+                text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
+                status = origin.get(text, 'cut' if len(text) == config.block_size else 'new')
+                samples.append((text, status, mean_surprise([text], tokenizer, params, config)))
+                print(f'sample {number:2d}  {status:12s}  surprise {samples[-1][2]:.2f}  {text}')
+            if held_out and 'new' in [status for _, status, _ in samples]:
+                print(mirror(samples, val_loss))
+
+        # look inside the model (Part 1 as written)
+        for word in args.explain:
+            explain(word, tokenizer, params, config)
+    finally:
+        for signum, handler in python_handlers.items():  # Python's own handling, back
+            signal.signal(signum, handler)

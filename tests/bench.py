@@ -105,12 +105,24 @@ def default_run_seconds(python, file=SCRIPT):  # `python microgpt.py`, from the 
     return seconds
 
 
-def version(python):  # e.g. "CPython 3.11.7"; one line and exit 1 if it does not run
+def version(python):  # e.g. "CPython 3.11.7", or None where it is missing or does not run
     code = 'import platform; print(platform.python_implementation(), platform.python_version())'
     try:
-        return run([python, '-c', code], f'the interpreter {python}').strip()
-    except OSError as e:
-        sys.exit(f'bench.py: the interpreter {python} cannot run: {e.strerror}')
+        result = subprocess.run([python, '-c', code], capture_output=True, text=True)
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def present(pythons):  # the interpreters that run here; a note on stderr for each that does not
+    found = [python for python in pythons if version(python)]
+    for python in pythons:
+        if python not in found:
+            print(f'bench.py: {python} is not on this machine (or does not run): skipped',
+                  file=sys.stderr)
+    if not found:
+        sys.exit('bench.py: none of the interpreters runs here')
+    return found
 
 
 def median(rows, key):
@@ -222,6 +234,7 @@ def main():
     args = p.parse_args()
     if args.worker:
         return worker(args)
+    args.python = present(args.python)
     if args.compare and not os.path.isfile(args.compare):
         sys.exit(f'bench.py: --compare {args.compare}: no such file')
     start = time.perf_counter()

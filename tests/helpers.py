@@ -51,7 +51,8 @@ def names_setup(seed=42, config=None):
 
 def samples_of(stdout):  # [(text, status, surprise), ...] from the sample lines
     return [(text, status, float(surprise)) for status, surprise, text in re.findall(
-        r'^sample +\d+  (new|in train|held out|cut) +surprise (\d+\.\d\d)  (.*)$', stdout, re.M)]
+        r'^sample +\d+  (trained on|real, unseen|new|cut) +surprise (\d+\.\d\d|inf)  (.*)$',
+        stdout, re.M)]
 
 
 class CliTest(unittest.TestCase):

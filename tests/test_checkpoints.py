@@ -1,30 +1,34 @@
-"""Checkpoints: what --save writes --load reads; --save is checked before training and writes only
-over a file that --save wrote; a checkpoint is checked in full; a loaded model says where from."""
+"""Checkpoints: what --save writes --load reads, and goes on from as if the run had never stopped;
+--save is checked before training, writes only over a file that --save wrote and leaves nothing
+behind; a checkpoint is checked in full; what it says it learned from stays true."""
 import contextlib
 import io
 import json
 import os
 import random
 import re
+import signal
 import stat
 import subprocess
 import sys
-import time
 import unittest
 from unittest import mock
 
-from tests.helpers import CliTest, microgpt, samples_of
+from tests.helpers import SCRIPT, CliTest, microgpt, samples_of
+
+EVALUATION = re.compile('loss on .*')
 
 
-def tiny_model():  # enough of a model to save
+def tiny_model():  # enough of a model to save: config, tokenizer, params, Adam's state
     config = microgpt.Config(n_embd=8, n_head=2)
     tokenizer = microgpt.Tokenizer('ab')
-    return config, tokenizer, microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
+    params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
+    return config, tokenizer, params, microgpt.adam_state(len(microgpt.flatten(params)))
 
 
 class CheckpointTest(CliTest):
-    def saved(self, *extra):
-        path = self.path('model.json')
+    def saved(self, *extra, name='model.json'):
+        path = self.path(name)
         self.ok(*self.base, '--steps', '30', '--save', path, *extra)
         return path
 
@@ -34,6 +38,10 @@ class CheckpointTest(CliTest):
         change(checkpoint)
         return self.path(name, json.dumps(checkpoint))
 
+    def trained_on(self, path):
+        with open(path) as f:
+            return json.load(f)['trained_on']
+
 
 class TestSaveThenLoad(CheckpointTest):
     def test_load_with_steps_0_reproduces_the_evaluation_and_the_samples(self):
@@ -41,49 +49,89 @@ class TestSaveThenLoad(CheckpointTest):
         trained = self.ok(*self.base, '--steps', '30', '--save', path)
         loaded = self.ok('--input', self.docs_path, '--load', path, '--steps', '0',
                          '--eval-docs', '20', '--samples', '3')
-        evaluation = re.compile('loss on .*')
-        self.assertEqual(len(evaluation.findall(trained)), 1)
-        self.assertEqual(evaluation.findall(trained), evaluation.findall(loaded))
+        self.assertEqual(len(EVALUATION.findall(trained)), 1)
+        self.assertEqual(EVALUATION.findall(trained), EVALUATION.findall(loaded))
         self.assertEqual(samples_of(trained), samples_of(loaded))
-        self.assertNotIn('note:', loaded)  # trained on this very input
+        self.assertNotIn('was trained on', loaded)  # trained on this very input
         with open(path) as f:
             text = f.read()
         self.assertTrue(text.startswith(microgpt.CHECKPOINT_START))
         checkpoint = json.loads(text)
         self.assertEqual(checkpoint['config'], {'n_embd': 8, 'n_head': 2, 'n_layer': 1,
                                                 'block_size': 8})
-        self.assertEqual(checkpoint['trained_on'], {'input': 'docs.txt', 'documents': 300,
-                                                    'steps': 30})
+        self.assertEqual(checkpoint['trained_on'], [{'input': 'docs.txt', 'documents': 300,
+                                                     'steps': 30}])
+        self.assertEqual((checkpoint['steps'], checkpoint['adam']['step']), (30, 30))
 
-    def test_load_with_steps_continues_training_and_counts_every_step(self):
+    def test_a_run_stopped_by_ctrl_c_and_resumed_ends_as_one_that_never_stopped(self):
+        whole = self.ok(*self.base, '--steps', '300', '--save', self.path('whole.json'))
+        target = self.path('stopped.json')
+        proc = subprocess.Popen([sys.executable, SCRIPT, *self.base, '--steps', '300', '--save',
+                                 target], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=self.dir)
+        for line in proc.stdout:
+            if line.startswith('samples after step 1 '):
+                proc.send_signal(signal.SIGINT)
+                break
+        first_part = line + proc.communicate(timeout=60)[0]
+        self.assertEqual(proc.returncode, 0)
+        stopped_at = int(re.search(r'stopped after step (\d+) by SIGINT', first_part)[1])
+        self.assertLess(stopped_at, 300)
+        resumed = self.ok('--input', self.docs_path, '--load', target, '--save', target,
+                          '--eval-docs', '20', '--samples', '3')
+        self.assertIn(f'step {stopped_at + 1}/300 ' if (stopped_at + 1) % 30 == 0 else
+                      'step 300/300 ', resumed)
+        self.assertEqual(EVALUATION.findall(resumed), EVALUATION.findall(whole))
+        self.assertEqual(samples_of(resumed), samples_of(whole))
+        with open(self.path('whole.json')) as f:
+            whole_weights = json.load(f)['weights']
+        with open(target) as f:
+            self.assertEqual(json.load(f)['weights'], whole_weights)  # to the last bit
+        self.assertEqual(self.trained_on(target), [{'input': 'docs.txt', 'documents': 300,
+                                                    'steps': 300}])
+
+    def test_load_with_more_steps_goes_on_from_the_step_it_reached(self):
         path = self.saved()
-        fresh = self.ok(*self.base, '--steps', '5')
-        resumed = self.ok('--input', self.docs_path, '--load', path, '--steps', '5', '--save',
+        resumed = self.ok('--input', self.docs_path, '--load', path, '--steps', '40', '--save',
                           path)
-        first = re.compile(r'after step 1 \(loss (\d\.\d+)\)')
-        self.assertLess(float(first.search(resumed)[1]), float(first.search(fresh)[1]))
-        with open(path) as f:
-            self.assertEqual(json.load(f)['trained_on']['steps'], 35)
+        self.assertIn('step 32/40 ', resumed)  # the first report after step 30
+        self.assertNotIn('samples after step 1 ', resumed)
+        self.assertEqual(self.trained_on(path)[0]['steps'], 40)
 
-    def test_a_loaded_model_trained_on_another_input_says_so_at_the_start(self):
+    def test_what_the_checkpoint_learned_from_stays_true(self):
         path = self.saved()
         other = self.path('other.txt', 'anna\nbob\ncecilia\ndave\n')
-        out = self.ok('--input', other, '--load', path, '--steps', '0', '--samples', '1')
-        lines = out.splitlines()
-        self.assertTrue(lines[2].startswith(f'note: {path} was trained on '), lines[:4])
-        self.assertIn("'input': 'docs.txt'", lines[2])
-        self.assertIn("'input': 'other.txt'", lines[2])
+        out = self.ok('--input', other, '--load', path, '--steps', '0', '--samples', '1',
+                      '--save', path)  # loaded and saved on other.txt, but not trained on it
+        self.assertIn(f"note: {path} was trained on [{{'input': 'docs.txt'", out)
+        self.assertEqual(self.trained_on(path), [{'input': 'docs.txt', 'documents': 300,
+                                                  'steps': 30}])
+        self.assertNotIn('was trained on', self.ok('--input', self.docs_path, '--load', path,
+                                                   '--steps', '0', '--samples', '1'))
+        self.ok('--input', other, '--load', path, '--steps', '35', '--save', path)
+        self.assertEqual(self.trained_on(path), [
+            {'input': 'docs.txt', 'documents': 300, 'steps': 30},
+            {'input': 'other.txt', 'documents': 4, 'steps': 5}])
 
-    def test_a_save_cut_short_before_the_rename_leaves_the_old_file_alone(self):
+    def test_a_checkpoint_of_the_previous_version_is_refused_in_one_line(self):
+        old = self.variant('old.json', lambda c: c.update(version=2))
+        self.fails('--input', self.docs_path, '--load', old, mentions='earlier microgpt.py')
+
+
+class TestSavingLeavesNothingBehind(CheckpointTest):
+    def test_a_save_cut_short_leaves_the_old_file_and_no_scratch_file(self):
         path = self.saved()
         with open(path) as f:
             before = f.read()
-        config, tokenizer, params = tiny_model()
-        with mock.patch.object(microgpt.os, 'replace', side_effect=KeyboardInterrupt):
-            with self.assertRaises(KeyboardInterrupt):
-                microgpt.save_checkpoint(path, config, tokenizer, params, {})
-        with open(path) as f:
-            self.assertEqual(f.read(), before)
+        for where in ('replace', 'dump'):
+            with self.subTest(where), mock.patch.object(
+                    microgpt.os if where == 'replace' else microgpt.json, where,
+                    side_effect=KeyboardInterrupt):
+                with self.assertRaises(KeyboardInterrupt):
+                    microgpt.save_checkpoint(path, *tiny_model(), 1000, [])
+            with open(path) as f:
+                self.assertEqual(f.read(), before)
+            self.assertEqual(sorted(os.listdir(self.dir)), ['docs.txt', 'model.json'])
 
     def test_the_save_goes_to_a_new_file_in_the_same_folder_then_is_renamed_over_the_target(self):
         path = self.saved()
@@ -91,16 +139,26 @@ class TestSaveThenLoad(CheckpointTest):
         seen = []
 
         def replace(source, target):
-            seen.append((os.path.dirname(source), os.path.exists(source), os.stat(source).st_ino))
+            seen.append((os.path.dirname(source), os.stat(source).st_ino))
             real_replace(source, target)
-        config, tokenizer, params = tiny_model()
         before = os.stat(path).st_ino
         with mock.patch.object(microgpt.os, 'replace', side_effect=replace):
-            microgpt.save_checkpoint(path, config, tokenizer, params, {})
+            microgpt.save_checkpoint(path, *tiny_model(), 1000, [])
         self.assertEqual(len(seen), 1)
         self.assertEqual(seen[0][0], self.dir)
-        self.assertNotEqual(seen[0][2], before)  # a new file, not the old one rewritten
-        self.assertEqual(os.stat(path).st_ino, seen[0][2])
+        self.assertNotEqual(seen[0][1], before)  # a new file, not the old one rewritten
+        self.assertEqual(os.stat(path).st_ino, seen[0][1])
+
+    def test_a_new_checkpoint_gets_a_new_files_mode_and_one_saved_again_keeps_its_own(self):
+        umask = os.umask(0o022)
+        try:
+            path = self.saved()
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o644)
+            os.chmod(path, 0o640)
+            self.ok(*self.base, '--steps', '3', '--save', path)
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o640)
+        finally:
+            os.umask(umask)
 
 
 class TestSaveIsCheckedBeforeTraining(CheckpointTest):
@@ -111,27 +169,28 @@ class TestSaveIsCheckedBeforeTraining(CheckpointTest):
                                             '"format": "microgpt", "version": 2}\n')
         notes = self.path('notes.txt', 'mine\n')
         for target in (folder, os.path.join(self.dir, 'missing', 'm.json'), package, notes,
-                       self.docs_path):
+                       self.docs_path, 'nodir/', os.path.join(self.docs_path, 'm.json'),
+                       'x' * 300 + '.json'):
             result = self.fails(*self.base, '--steps', '5', '--save', target, mentions='--save')
             self.assertEqual(result.stdout, '')
         with open(package) as f:
             self.assertIn('for microgpt', f.read())  # a file --save did not write stays as it is
         with open(notes) as f:
             self.assertEqual(f.read(), 'mine\n')
+        self.assertEqual(sorted(os.listdir(self.dir)), ['a_folder', 'docs.txt', 'notes.txt',
+                                                        'package.json'])
 
-    def test_an_unwritable_folder_is_refused(self):
+    def test_a_folder_that_can_be_written_but_not_searched_is_refused(self):
         if os.geteuid() == 0:
-            self.skipTest('root writes anywhere')
+            self.skipTest('root writes and searches anywhere')
         folder = self.path('locked')
-        os.mkdir(folder, 0o500)
+        os.mkdir(folder, 0o300 - 0o100)
         self.fails(*self.base, '--save', os.path.join(folder, 'm.json'), mentions='--save')
 
     def test_a_checkpoint_that_save_wrote_is_overwritten(self):
         path = self.saved()
-        time.sleep(0.01)
         self.ok(*self.base, '--steps', '3', '--save', path)
-        with open(path) as f:
-            self.assertEqual(json.load(f)['trained_on']['steps'], 3)
+        self.assertEqual(self.trained_on(path)[0]['steps'], 3)
 
 
 class TestDivergedTrainingSavesNothing(CheckpointTest):
@@ -150,20 +209,6 @@ class TestDivergedTrainingSavesNothing(CheckpointTest):
         self.fails('--input', self.docs_path, '--steps', '60', '--lr', '0.5', '--reference',
                    '--eval-docs', '0', '--samples', '0', mentions='try a lower --lr than 0.5')
 
-    def test_whatever_a_high_learning_rate_lets_save_write_load_reads(self):
-        outcomes = []
-        for lr in ('0.5', '2', '1e8'):
-            path = self.path(f'lr{lr}.json')
-            result = self.run_cli(*self.base, '--steps', '40', '--lr', lr, '--save', path)
-            outcomes.append(result.returncode)
-            if result.returncode == 0:
-                self.ok('--input', self.docs_path, '--load', path, '--steps', '0')
-            else:  # it diverged: one line, and no file
-                self.assertIn('diverged', result.stderr)
-                self.assertFalse(os.path.exists(path))
-        self.assertEqual(outcomes[0], 0)  # 0.5 trains on, 1e8 does not
-        self.assertEqual(outcomes[-1], 2)
-
     def test_weights_that_are_not_finite_are_never_written_even_after_a_finite_loss(self):
         with open(microgpt.__file__, encoding='utf-8') as f:
             source = f.read()
@@ -172,16 +217,32 @@ class TestDivergedTrainingSavesNothing(CheckpointTest):
         copy = self.path('microgpt.py', source.replace(
             last_line, '        param_list[0].data = math.inf if step == 2 else 0.0\n' + last_line))
         target = self.path('inf.json')
-        result = self.run_cli(*self.base, '--steps', '3', '--save', target)
-        self.assertEqual(result.returncode, 0)  # (the real file, as a control)
-        os.remove(target)
         result = subprocess.run([sys.executable, copy, *self.base, '--steps', '3', '--save',
                                  target], capture_output=True, text=True, timeout=120)
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn('diverged at step 3', result.stderr)
         self.assertIn('step 3/3 | loss', result.stdout)  # whose loss was finite
-        self.assertIn('train is edited: it runs as written', result.stdout)
         self.assertFalse(os.path.exists(target))
+
+
+class TestAModelWhoseProbabilitiesRoundTo0(CheckpointTest):
+    def test_it_explains_evaluates_and_samples_with_an_infinite_surprise_not_a_traceback(self):
+        path = self.path('lr100.json')
+        self.ok(*self.base, '--steps', '1', '--lr', '100', '--save', path)
+        for flags in ((), ('--reference',)):
+            out = self.ok('--input', self.docs_path, '--load', path, '--steps', '0', '--explain',
+                          'emma', '--samples', '3', *flags)
+            self.assertIn('surprise   inf', out)  # an impossible letter, shown so
+            self.assertEqual(len(samples_of(out)), 3)
+            self.assertRegex(out, r'loss on 30 held-out docs (\d+\.\d{4}|inf);')
+
+    def test_weights_that_would_overflow_a_float_are_refused_at_load_in_one_line(self):
+        for weight in (1e308, -1e308, 1e51):
+            path = self.variant(f'{weight}.json', lambda c: [
+                row.__setitem__(0, weight) for row in c['weights']['lm_head']])
+            self.fails('--input', self.docs_path, '--load', path, mentions='from -1e+50 to 1e+50')
+        within = self.variant('1e50.json', lambda c: c['weights']['wte'][0].__setitem__(0, 1e50))
+        self.ok('--input', self.docs_path, '--load', within, '--steps', '0', '--samples', '3')
 
 
 class TestCheckpointsAreCheckedInFull(CheckpointTest):
@@ -189,21 +250,23 @@ class TestCheckpointsAreCheckedInFull(CheckpointTest):
         cases = [
             (self.path('missing.json'), 'not a checkpoint that --save wrote'),
             (self.path('other.json', '{"format": "other"}'), 'not a checkpoint that --save wrote'),
-            (self.path('cut.json', microgpt.CHECKPOINT_START + ' "con'), 'cannot be read'),
+            (self.path('cut.json', microgpt.CHECKPOINT_START + '3, "con'), 'cannot be read'),
             (self.variant('config.json', lambda c: c['config'].update(n_head=3)),
              'n_head dividing n_embd'),
             (self.variant('float.json', lambda c: c['config'].update(n_embd=8.0)), 'config'),
-            (self.variant('chars.json', lambda c: c.update(chars=None)), 'chars'),
-            (self.variant('rows.json', lambda c: c['weights']['wte'].pop()), 'weight wte'),
-            (self.variant('row.json', lambda c: c['weights']['lm_head'][0].pop()),
-             'weight lm_head'),
-            (self.variant('gone.json', lambda c: c['weights'].pop('wpe')), 'weight wpe'),
+            (self.variant('chars.json', lambda c: c.update(chars=None)), 'not in full'),
+            (self.variant('rows.json', lambda c: c['weights']['wte'].pop()), 'not in full'),
+            (self.variant('row.json', lambda c: c['weights']['lm_head'][0].pop()), 'not in full'),
+            (self.variant('gone.json', lambda c: c['weights'].pop('wpe')), 'not in full'),
             (self.variant('inf.json', lambda c: c['weights']['wpe'][0].__setitem__(0, 1e999)),
-             'finite numbers'),
+             'not a number from -1e+50 to 1e+50'),
             (self.variant('text.json', lambda c: c['weights']['wpe'][0].__setitem__(0, '1')),
-             'finite numbers'),
-            (self.variant('steps.json', lambda c: c['trained_on'].update(steps=None)),
-             'trained_on'),
+             'not in full'),
+            (self.variant('m.json', lambda c: c['adam']['m'].pop()), 'not in full'),
+            (self.variant('v.json', lambda c: c['adam']['v'].__setitem__(3, -1e999)),
+             'not a finite number'),
+            (self.variant('steps.json', lambda c: c['trained_on'][0].update(steps=None)),
+             'not in full'),
             (self.variant('untrained.json', lambda c: c.pop('trained_on')), 'trained_on'),
         ]
         for path, mentions in cases:
@@ -220,14 +283,12 @@ class TestCheckpointsAreCheckedInFull(CheckpointTest):
         self.assertEqual(len(err.getvalue().splitlines()), 1, err.getvalue())
         self.assertIn(mentions, err.getvalue())
 
-    def test_a_149_byte_checkpoint_describing_a_huge_model_is_refused_at_once(self):
-        text = (microgpt.CHECKPOINT_START + ' "config": {"n_embd": 16, "n_head": 4, '
-                '"n_layer": 4000000, "block_size": 16}, "chars": "ab", "trained_on": {"input": '
-                '"x", "documents": 1, "steps": 0}, "weights": {}}')
-        path = self.path('huge.json', text)
-        start = time.perf_counter()
-        self.fails('--input', self.docs_path, '--load', path, mentions='parameters at most')
-        self.assertLess(time.perf_counter() - start, 10)
+    def test_a_small_checkpoint_describing_a_huge_model_is_refused_at_once(self):
+        text = (microgpt.CHECKPOINT_START + '3, "config": {"n_embd": 16, "n_head": 4, '
+                '"n_layer": 4000000, "block_size": 16}, "chars": "ab", "trained_on": [], '
+                '"steps": 1000, "adam": {}, "weights": {}}')
+        self.fails('--input', self.docs_path, '--load', self.path('huge.json', text),
+                   mentions='parameters at most')
 
     def test_size_flags_with_load_and_an_input_outside_its_vocabulary_end_in_one_line(self):
         path = self.saved()
@@ -235,10 +296,6 @@ class TestCheckpointsAreCheckedInFull(CheckpointTest):
                    mentions='leave out the size flags')
         accented = self.path('accented.txt', 'zoë\n')
         self.fails('--input', accented, '--load', path, mentions="'ë' is not in the vocabulary")
-
-    def test_a_new_checkpoint_is_readable_by_its_owner_only_mkstemps_mode(self):
-        mode = stat.S_IMODE(os.stat(self.saved()).st_mode)
-        self.assertEqual(mode & 0o600, 0o600)
 
 
 if __name__ == '__main__':

@@ -3,8 +3,9 @@ import os
 import re
 import subprocess
 import sys
+import tracemalloc
 
-from tests.helpers import NAMES, ROOT, SCRIPT, SMALL, CliTest, samples_of
+from tests.helpers import NAMES, ROOT, SCRIPT, SMALL, CliTest, microgpt, samples_of
 
 
 class TestFlags(CliTest):
@@ -15,14 +16,15 @@ class TestFlags(CliTest):
                      '--load', '--eval-docs', '--samples', '--temperature', '--prompt',
                      '--explain'):
             self.assertIn(flag, out)
-        for default in ('(0.1)', '(16)', '(4)', '(1)', '(1000)', '(0.01)', '(42)', '(500)',
-                        '(20)', '(0.5)'):
+        for default in ('(0.1)', '(16)', '(4)', '(1)', '(1000,', '(0.01)', '(42)', '(500)',
+                        '(20)', '(0.5)', '(names.txt,'):
             self.assertIn(default, out)
 
     def test_input_steps_sizes_and_eval_docs_shape_the_run(self):
         out = self.ok('--input', self.docs_path, '--steps', '7', '--samples', '2', '--n-layer',
                       '2', *SMALL, '--val-fraction', '0.2', '--eval-docs', '30')
-        self.assertIn(f'300 documents in {self.docs_path} (240 train, 60 held out)', out)
+        self.assertIn(f'300 documents in {self.docs_path}, 300 distinct (240 train, 60 held out)',
+                      out)
         self.assertIn('step 7/7 ', out)
         self.assertIn('Config(n_embd=8, n_head=2, n_layer=2, block_size=8)', out)
         self.assertRegex(out, r'loss on 30 held-out docs \d\.\d{4};')
@@ -57,17 +59,24 @@ class TestFlags(CliTest):
         self.assertEqual(len(samples_of(out)), 10)
         self.assertTrue(all(text.startswith('jo') for text, _, _ in samples_of(out)))
 
-    def test_samples_are_labelled_in_train_held_out_new_or_cut_as_a_direct_check_says(self):
-        out = self.ok(*self.base, '--steps', '150', '--samples', '30', '--val-fraction', '0.5')
-        with open(self.docs_path) as f:
-            names = f.read().split()
+    def test_samples_are_labelled_trained_on_real_unseen_new_or_cut_as_a_direct_check_says(self):
+        words = [a + b + c for a in 'abc' for b in ['', *'abc'] for c in ['', *'abc']]
+        path = self.path('abc.txt', '\n'.join(words) + '\n')  # 39 strings of a, b and c
+        out = self.ok('--input', path, *SMALL, '--steps', '20', '--samples', '40',
+                      '--val-fraction', '0.3')
+        docs = microgpt.load_docs(path)
+        train_docs, val_docs = microgpt.split_docs(docs, 42, 0.3)
         found = samples_of(out)
-        self.assertEqual(len(found), 30)
+        self.assertEqual(len(found), 40)
         for text, status, _ in found:
-            if text in names:
-                self.assertIn(status, ('in train', 'held out'), text)
+            if text in train_docs[:20]:  # the 20 documents that its 20 steps reached
+                self.assertEqual(status, 'trained on', text)
+            elif text in docs:  # held out, or in the training split where no step reached
+                self.assertEqual(status, 'real, unseen', text)
             else:
                 self.assertEqual(status, 'cut' if len(text) == 8 else 'new', text)
+        self.assertEqual({status for _, status, _ in found},
+                         {'trained on', 'real, unseen', 'new', 'cut'})
 
     def test_a_sample_cut_at_block_size_is_labelled_cut(self):
         lines = self.path('lines.txt', 'a fairly long line of text here\n' * 20)
@@ -90,13 +99,46 @@ class TestFlags(CliTest):
         self.assertIn(f"{len(set('São PauloZürichNew York 2Köln'))} characters + BOS", out)
 
 
+class TestWhatNewcomersTripOn(CliTest):
+    def test_without_input_it_reads_names_txt_here_else_the_one_beside_the_file(self):
+        flags = [*SMALL, '--steps', '1', '--samples', '0', '--eval-docs', '0']
+        self.assertIn(f"documents in {os.path.join(ROOT, 'names.txt')}, ", self.ok(*flags))
+        self.path('names.txt', 'ann\nbo\n')
+        self.assertIn('2 documents in names.txt, ', self.ok(*flags))
+
+    def test_documents_longer_than_block_size_are_counted_before_training(self):
+        lines = self.path('lines.txt', ''.join(f'a sentence of forty characters, no. {i:04d}\n'
+                                               for i in range(30)))
+        out = self.ok('--input', lines, *SMALL, '--steps', '1', '--samples', '0')
+        self.assertIn('note: 27 training documents are longer than block_size - 1 = 7 characters'
+                      ', so their ends are never trained on (--block-size 41 would fit them)', out)
+        self.assertLess(out.index('note: 27'), out.index('step 1/1'))
+
+    def test_n_layer_0_is_a_model_of_embeddings_straight_to_the_logits(self):
+        out = self.ok(*self.base, '--n-layer', '0', '--steps', '20')
+        self.assertIn(f'model: {2 * 27 * 8 + 8 * 8} parameters, Config(n_embd=8, n_head=2, '
+                      'n_layer=0, block_size=8)', out)
+        self.assertRegex(out, r'loss on 20 held-out docs \d\.\d{4};')
+
+    def test_counting_letter_pairs_takes_memory_for_the_pairs_that_occur_not_the_vocab_squared(self):
+        chars = ''.join(map(chr, range(0x4e00, 0x4e00 + 20000)))  # 20,000 distinct characters
+        docs = [chars[i:i + 8] for i in range(0, len(chars), 8)]
+        tokenizer = microgpt.Tokenizer.from_docs(docs)
+        tracemalloc.start()
+        microgpt.counting_losses(docs, docs[:5], tokenizer, 16)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        self.assertLess(peak, 20_000_000)  # a table of 20,001 x 20,001 counts would be 3 GB
+
+
 class TestBadFlagsAndFiles(CliTest):
     def test_bad_flags_end_in_one_line_before_any_work(self):
         for args, mentions in [
                 (['--steps', '-1'], '--steps'), (['--samples', '-2'], '--samples'),
                 (['--eval-docs', '-1'], '--eval-docs'),
                 (['--n-embd', '0'], 'sizes from 1'), (['--n-head', '-1'], 'sizes from 1'),
-                (['--n-layer', '0'], 'sizes from 1'), (['--block-size', '0'], 'sizes from 1'),
+                (['--n-layer', '-1'], 'n_layer from 0'), (['--block-size', '0'], 'sizes from 1'),
+                (['--save', ''], 'not an empty one'), (['--load', ''], 'not an empty one'),
                 (['--n-embd', '10', '--n-head', '4'], 'n_head dividing n_embd'),
                 (['--n-embd', '2048', '--n-layer', '4'], '10,000,000 parameters at most'),
                 (['--temperature', '0'], '--temperature'), (['--temperature', 'nan'], 'from 1e-6'),

@@ -84,6 +84,24 @@ print('changed by the new softmax:', numbers(False)[0] != plain[0])
 """
 
 
+@unittest.skipUnless(HAVE_JUPYTER or REQUIRED, 'nbclient and ipykernel are not installed')
+class TestPercentRun(unittest.TestCase):
+    def test_percent_run_runs_as_the_script_does_and_leaves_the_kernels_signals_as_they_were(self):
+        cells = ['import signal\nbefore = {s: signal.getsignal(s) for s in signal.valid_signals()}',
+                 '%run microgpt.py --steps 30 --samples 2 --eval-docs 10',
+                 'print(len(losses), mlp.__name__, before == {s: signal.getsignal(s) '
+                 'for s in signal.valid_signals()})']
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        client = nbclient.NotebookClient(notebook, timeout=300, kernel_name='python3',
+                                         resources={'metadata': {'path': ROOT}})
+        client.execute()
+        outputs = [''.join(o.get('text', '') for o in cell.outputs if o.output_type == 'stream')
+                   for cell in notebook.cells]
+        self.assertIn('step 30/30', outputs[1])
+        self.assertIn('sample  2  ', outputs[1])
+        self.assertEqual(outputs[2], '30 mlp True\n')
+
+
 def readme_follow_up_cell():
     """The code block that README.md puts after its 'follow-up cell' marker."""
     with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:

@@ -60,7 +60,7 @@ class TestSamplesAlongTheWay(CliTest):
     def test_they_change_no_later_figure(self):
         with open(SCRIPT, encoding='utf-8') as f:
             source = f.read()
-        moments = 'if step in (1, args.steps // 10, args.steps // 2):'
+        moments = 'if step in (1, steps // 10, steps // 2):'
         self.assertEqual(source.count(moments), 1)
         without = self.path('without_them.py', source.replace(moments, 'if False:'))
         args = [*self.base, '--steps', '60', '--samples', '5', '--save', self.path('m.json')]
@@ -75,19 +75,29 @@ class TestSamplesAlongTheWay(CliTest):
 
 
 class TestTheMirror(CliTest):
-    def test_the_mean_surprise_of_the_samples_is_set_against_the_held_out_loss(self):
-        out = self.ok('--input', NAMES, *SMALL, '--steps', '200', '--eval-docs', '100',
-                      '--samples', '10')
-        mirror = re.search(r'^mean surprise: (\d\.\d\d) for these samples, (\d\.\d\d) for real '
-                           r'held-out documents: the model finds its inventions (likelier|no '
-                           r'likelier) than real ones', out, re.M)
-        self.assertTrue(mirror, out)
-        surprises = [surprise for _, _, surprise in samples_of(out)]
-        self.assertAlmostEqual(float(mirror[1]), sum(surprises) / 10, delta=0.006)
-        held_out = float(re.search(r'loss on 100 held-out docs (\S+);', out)[1])
-        self.assertAlmostEqual(float(mirror[2]), held_out, delta=0.0051)
-        self.assertEqual(mirror[3], 'likelier' if float(mirror[1]) < held_out else 'no likelier')
-        self.assertIn('plausible, not what is true', out)
+    def test_it_sets_the_new_names_alone_against_the_held_out_loss_and_says_which_is_likelier(self):
+        words = set()
+        for temperature in ('0.3', '1.5'):
+            out = self.ok('--input', NAMES, *SMALL, '--steps', '200', '--eval-docs', '100',
+                          '--samples', '12', '--temperature', temperature)
+            mirror = re.search(r'^mirror: its new names average a surprise of (\d\.\d\d), '
+                               r'(as likely as|likelier than|less likely than) real names it '
+                               r'never saw \((\d\.\d\d)\)', out, re.M)
+            self.assertTrue(mirror, out)
+            new = [surprise for _, status, surprise in samples_of(out) if status == 'new']
+            if temperature == '0.3':
+                self.assertLess(len(new), 12)  # some samples are real names: left out of it
+            self.assertAlmostEqual(float(mirror[1]), sum(new) / len(new), delta=0.006)
+            held_out = float(re.search(r'loss on 100 held-out docs (\S+);', out)[1])
+            self.assertAlmostEqual(float(mirror[3]), held_out, delta=0.0051)
+            gap = float(mirror[1]) - held_out
+            word = 'as likely as' if abs(gap) <= 0.1 else 'likelier than' if gap < 0 else \
+                'less likely than'
+            self.assertEqual(mirror[2], word)
+            words.add(word)
+            unseen = sum(status == 'real, unseen' for _, status, _ in samples_of(out))
+            self.assertIn(f'not what is true: {unseen} samples are real names it never saw', out)
+        self.assertEqual(words, {'likelier than', 'less likely than'})
 
     def test_a_sample_s_surprise_is_its_loss_as_a_document(self):
         train_docs, tokenizer, config, params = names_setup(config=microgpt.Config(n_embd=8,

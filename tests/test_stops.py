@@ -2,6 +2,7 @@
 stop at any later moment ends it in one line; output that cannot be shown is never a traceback."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,12 +35,13 @@ class TestStops(CliTest):
                 out, err = proc.communicate(timeout=60)
                 self.assertEqual(proc.returncode, 0, err)
                 self.assertEqual(err, '')
-                self.assertRegex(out, r'stopped after step (\d+): keeping what was learned')
+                self.assertRegex(out, rf'stopped after step (\d+) by {signum.name}: keeping what it '
+                                      'learned')
                 self.assertIn('saved the model to', out)
                 self.assertIn('loss on 10 held-out docs', out)
                 self.assertEqual(len(samples_of(out)), 2)
                 with open(target) as f:
-                    steps = json.load(f)['trained_on']['steps']
+                    steps = json.load(f)['trained_on'][0]['steps']
                 self.assertTrue(0 < steps < 100000, steps)
 
     def test_a_stop_after_training_ends_the_run_in_one_line_and_keeps_the_saved_model(self):
@@ -53,7 +55,7 @@ class TestStops(CliTest):
         self.assertEqual(err, 'microgpt.py: error: stopped by SIGINT\n')
         self.assertNotIn('loss on', out)
         with open(target) as f:
-            self.assertEqual(json.load(f)['trained_on']['steps'], 2)
+            self.assertEqual(json.load(f)['trained_on'][0]['steps'], 2)
 
     def test_a_shell_that_ignores_ctrl_c_in_the_background_does_not_stop_it_from_working(self):
         proc = subprocess.Popen([sys.executable, SCRIPT, '--input', NAMES, *SMALL, '--steps',
@@ -65,6 +67,35 @@ class TestStops(CliTest):
         out, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0, err)
         self.assertIn('stopped after step', out)
+
+
+    def test_ctrl_c_before_training_ends_the_run_in_one_line(self):
+        big = self.path('big.txt', 'abcdefghij\n' * 3_000_000)  # a second or more to read
+        proc = self.start('--input', big, *SMALL)
+        status = f'/proc/{proc.pid}/status'
+        if not os.path.exists(status):
+            self.skipTest('no /proc to see when the run has its handlers in place')
+        while not handles(status, signal.SIGTERM):  # its handlers are in: it is reading input
+            self.assertIsNone(proc.poll())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(err, 'microgpt.py: error: stopped by SIGINT\n')
+        self.assertEqual(proc.returncode, 128 + signal.SIGINT)
+        self.assertEqual(out, '')
+
+    def test_after_the_run_python_i_has_pythons_own_signal_handling_again(self):
+        check = ('import signal\nprint(signal.getsignal(signal.SIGINT) is signal.default_int_handler,'
+                 ' signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,'
+                 ' signal.getsignal(signal.SIGPIPE) is signal.SIG_IGN)\n')
+        result = subprocess.run([sys.executable, '-i', SCRIPT, *self.base, '--steps', '2'],
+                                input=check, capture_output=True, text=True, timeout=120)
+        self.assertIn('True True True', result.stdout)
+
+
+def handles(status, signum):  # whether the process of /proc/PID/status has a handler for signum
+    with open(status) as f:
+        caught = int(re.search(r'SigCgt:\s*([0-9a-f]+)', f.read())[1], 16)
+    return bool(caught >> (signum - 1) & 1)
 
 
 class TestOutputThatCannotBeShown(CliTest):

@@ -476,17 +476,18 @@ class efficiency:
             gc.enable()
 
 # ==== Part 3: the tool ===========================================================================
-# Flags, checks, checkpoints, stops and reports, then the main program, which calls Part 1's steps
-# in Part 1's order. Bad input (a flag, a file, a checkpoint) gets one line on stderr and exit code
-# 2 before any work.
-import argparse, json, os, shlex, shutil, signal, time
+# Flags, checks, checkpoints, reports and the page of a run, then the main program, which calls
+# Part 1's steps in Part 1's order. Bad input gets one line on stderr and exit 2 before any work.
+import argparse, html, json, os, shlex, shutil, signal, time
 from collections import Counter
 from dataclasses import asdict
 from statistics import fmean
 
 MAX_PARAMS = 10_000_000  # about a gigabyte of Values: a bigger model is refused before it is built
-LARGEST_WEIGHT = 1e50  # no sane training goes near it, and below it no step overflows a float
+LARGEST_WEIGHT = 1e50  # no training that works goes near it; below it, no step overflows a float
 CHECKPOINT_START = '{"format": "microgpt", "version": '  # how each file --save writes begins
+PAGE_START = '<!doctype html><meta charset="utf-8"><title>microgpt: a run'  # and each --html page
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # ---- Flags and checks ---------------------------------------------------------------------------
 def parse_args(argv):
@@ -502,14 +503,14 @@ def parse_args(argv):
     flag('--n-layer', type=int, metavar='N', help=f'transformer blocks, from 0 ({Config.n_layer})')
     flag('--block-size', type=int, metavar='N', help=f'longest context ({Config.block_size})')
     # training
-    flag('--steps', type=int, metavar='N', help="train up to step N, a document a step (1000, or "
-                                                "with --load the saved run's)")
+    flag('--steps', type=int, metavar='N', help="train up to step N (1000, or the saved run's)")
     flag('--lr', type=float, default=0.01, metavar='X', help='learning rate at step 1 (0.01)')
     flag('--seed', type=int, default=42, metavar='N', help='random seed (42)')
     flag('--reference', action='store_true', help="Part 1 alone, without Part 2's stand-ins")
-    # checkpoints
-    flag('--save', metavar='PATH', help='save the model: a new file, or one --save wrote')
+    # files: a new one, or one that this tool wrote
+    flag('--save', metavar='PATH', help='save the model, to go on from with --load')
     flag('--load', metavar='PATH', help='go on from a model that --save wrote')
+    flag('--html', metavar='PATH', help='write the run as a page, to open in a browser')
     # evaluation and sampling
     flag('--eval-docs', type=int, default=500, metavar='N', help='held-out docs to score (500)')
     flag('--samples', type=int, default=20, metavar='N', help='documents to sample (20)')
@@ -517,17 +518,15 @@ def parse_args(argv):
     flag('--prompt', default='', metavar='TEXT', help='text that every sample starts with')
     flag('--explain', nargs='+', default=[], metavar='WORD', help='what it expects along WORD')
     args = parser.parse_args(argv)
-    for name in ('steps', 'eval_docs', 'samples'):
-        if (getattr(args, name) or 0) < 0:
-            fail(f"--{name.replace('_', '-')} cannot be below 0")
-    if not 0 < args.lr < math.inf:  # written with `not`, so that nan fails too
-        fail('--lr must be a positive number')
-    if not 1e-6 <= args.temperature <= 1e6:
-        fail('--temperature must be from 1e-6 to 1e6')
-    if not 0 <= args.val_fraction < 1:
-        fail('--val-fraction must be at least 0 and below 1')
-    if '' in (args.input, args.save, args.load):
-        fail('--input, --save and --load need a path, not an empty one')
+    counts = min(args.steps or 0, args.eval_docs, args.samples)
+    rules = {'--steps, --eval-docs and --samples cannot be below 0': counts >= 0,
+             '--lr must be a positive number': 0 < args.lr < math.inf,  # so that nan fails too
+             '--temperature must be from 1e-6 to 1e6': 1e-6 <= args.temperature <= 1e6,
+             '--val-fraction must be at least 0 and below 1': 0 <= args.val_fraction < 1,
+             'a path cannot be empty': '' not in (args.input, args.save, args.load, args.html)}
+    for problem, kept in rules.items():
+        if not kept:
+            fail(problem)
     return args
 
 def fail(problem, exit_code=2):
@@ -542,67 +541,52 @@ def check_size(config, vocab_size):  # before a single weight is made
         fail(f'{config} is not a model this tool builds: sizes from 1 (n_layer from 0), n_head '
              f'dividing n_embd, {MAX_PARAMS:,} parameters at most (this has {n_params:,})')
 
-def check_save(path):  # before training: a file that --save wrote, or a new one it can write
-    if os.path.exists(path) and not written_by_save(path):
-        fail(f'--save {path}: not a file that --save wrote, so it stays as it is')
-    try:
-        open(scratch_path(path), 'w').close()  # the folder takes a new file...
-        os.remove(scratch_path(path))
-        if not os.path.exists(path):
-            open(path, 'x').close()  # ...by this name
-            os.remove(path)
-    except OSError as e:  # a missing folder, a file named as a folder, a name too long...
-        fail(f'--save {path}: {e.strerror}')
+def check_target(flag, path, start):  # before training: a new file, or one that flag wrote
+    if os.path.exists(path) and not written_here(path, start):
+        fail(f'{flag} {path}: not a file that {flag} wrote, so it stays as it is')
+    try:  # the folder takes a new file, named as write() names it
+        open(path + '.tmp', 'x').close()
+        os.remove(path + '.tmp')
+    except OSError as e:  # no such folder, a file named as a folder, a name too long...
+        fail(f'{flag} {path}: {e.strerror}')
 
-# ---- Checkpoints --------------------------------------------------------------------------------
-def written_by_save(path):  # a regular file that begins as every file --save writes begins
+def written_here(path, start):  # a regular file that begins as the files that this tool writes
     if not os.path.isfile(path):
         return False
     with open(path, 'rb') as f:
-        return f.read(len(CHECKPOINT_START)) == CHECKPOINT_START.encode()
+        return f.read(len(start)) == start.encode()
 
-def scratch_path(path):  # where a save goes before it is renamed over path: a short name
-    return os.path.join(os.path.dirname(os.path.abspath(path)), f'.microgpt-{os.getpid()}.tmp')
+def write(path, text):  # beside path, then renamed over it: a write cut short leaves the old file
+    try:
+        with open(path + '.tmp', 'x', encoding='utf-8') as f:
+            f.write(text)
+        if os.path.exists(path):
+            shutil.copymode(path, path + '.tmp')  # written again, it keeps its mode
+        os.replace(path + '.tmp', path)
+    finally:
+        if os.path.exists(path + '.tmp'):  # a write that failed or was stopped: removed
+            os.remove(path + '.tmp')
 
-def checkpoint_form(config, vocab_size, n_runs):  # what --save writes: types, keys, lengths
-    shapes = param_shapes(config, vocab_size)
-    n_params = sum(rows * cols for rows, cols in shapes.values())
-    return {'format': str, 'version': int, 'config': dict.fromkeys(asdict(config), int),
-            'chars': str, 'trained_on': [{'input': str, 'documents': int, 'steps': int}] * n_runs,
-            'steps': int, 'adam': {'step': int, 'm': [float] * n_params, 'v': [float] * n_params},
-            'weights': {name: [[float] * cols] * rows for name, (rows, cols) in shapes.items()}}
+# ---- Checkpoints --------------------------------------------------------------------------------
+def checkpoint_of(config, chars, weights, adam, steps, trained_on):  # what --save writes
+    return {'format': 'microgpt', 'version': 3, 'config': asdict(config), 'chars': chars,
+            'trained_on': trained_on, 'steps': steps, 'adam': adam, 'weights': weights}
 
 def form(value):  # its types, with the keys of its dicts and the lengths of its lists
     if isinstance(value, dict):
         return {key: form(item) for key, item in value.items()}
     return [form(item) for item in value] if isinstance(value, list) else type(value)
 
-def save_checkpoint(path, config, tokenizer, params, adam, steps, trained_on):
-    weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
-    checkpoint = {'format': 'microgpt', 'version': 3, 'config': asdict(config),
-                  'chars': tokenizer.chars, 'trained_on': trained_on, 'steps': steps,
-                  'adam': adam, 'weights': weights}
-    try:  # written beside the target, then renamed over it: a save cut short leaves the old one
-        with open(scratch_path(path), 'w', encoding='utf-8') as f:
-            json.dump(checkpoint, f)
-        if os.path.exists(path):
-            shutil.copymode(path, scratch_path(path))  # saved again, it keeps its mode
-        os.replace(scratch_path(path), path)
-    finally:
-        if os.path.exists(scratch_path(path)):  # a save that failed or was stopped: removed
-            os.remove(scratch_path(path))
-
 def load_checkpoint(path):  # all of it checked, its size before anything is built from it
-    if not written_by_save(path):
+    if not written_here(path, CHECKPOINT_START):
         fail(f'--load {path}: not a checkpoint that --save wrote')
     try:
         with open(path, encoding='utf-8') as f:
             checkpoint = json.load(f)
     except ValueError as e:  # not UTF-8, or not JSON
         fail(f'--load {path}: cannot be read ({e})')
-    if checkpoint.get('version') != 3:
-        fail(f"--load {path}: from an earlier microgpt.py (version {checkpoint.get('version')}), "
-             "without Adam's state to go on from: train it again")
+    if checkpoint.get('version') != 3:  # 2 kept no Adam's state to go on from
+        fail(f"--load {path}: from an earlier microgpt.py (version {checkpoint.get('version')})")
     sizes = checkpoint.get('config')
     runs = checkpoint.get('trained_on')
     if form(sizes) != dict.fromkeys(asdict(Config()), int) or not isinstance(runs, list):
@@ -610,69 +594,56 @@ def load_checkpoint(path):  # all of it checked, its size before anything is bui
     config = Config(**sizes)
     tokenizer = Tokenizer(str(checkpoint.get('chars')))
     check_size(config, tokenizer.vocab_size)
-    if form(checkpoint) != checkpoint_form(config, tokenizer.vocab_size, len(runs)):
+    shapes = param_shapes(config, tokenizer.vocab_size)
+    zeros = {name: [[0.0] * cols] * rows for name, (rows, cols) in shapes.items()}
+    run = {'input': '', 'documents': 0, 'steps': 0}
+    adam = adam_state(sum(rows * cols for rows, cols in shapes.values()))
+    if form(checkpoint) != form(checkpoint_of(config, '', zeros, adam, 0, [run] * len(runs))):
         fail(f'--load {path}: not in full what --save writes for a model of {config}')
-    weights = checkpoint['weights']
     adam = checkpoint['adam']
-    if not all(math.isfinite(x) for row in [adam['m'], adam['v']] for x in row):
-        fail(f"--load {path}: one of Adam's moments is not a finite number")
-    numbers = [x for table in weights.values() for row in table for x in row]
-    if not all(abs(x) <= LARGEST_WEIGHT for x in numbers):  # nan is not either
-        fail(f'--load {path}: a weight is not a number from -{LARGEST_WEIGHT:g} to '
-             f'{LARGEST_WEIGHT:g}')
-    params = {name: [[Value(x) for x in row] for row in matrix] for name, matrix in weights.items()}
+    weights = [x for matrix in checkpoint['weights'].values() for row in matrix for x in row]
+    if not all(abs(x) <= LARGEST_WEIGHT for x in weights + adam['m'] + adam['v']):  # nor nan
+        fail(f"--load {path}: a weight or one of Adam's moments is beyond {LARGEST_WEIGHT:g}")
+    params = {name: [[Value(x) for x in row] for row in matrix]
+              for name, matrix in checkpoint['weights'].items()}
     return config, tokenizer, params, adam, checkpoint['steps'], runs
 
-# ---- Stops, and reports: the loss in context, samples, --explain --------------------------------
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
+# ---- Stops, and reports: the loss in context, the mirror, --explain ----------------------------
 def stop(signum, frame):  # Ctrl-C or SIGTERM: in training, after the step in progress; else now
     if not stops['in training']:
         fail(f'stopped by {signal.Signals(signum).name}', exit_code=128 + signum)
     stops['by'] = signal.Signals(signum).name
 
+def diverged(step, lr):
+    fail(f'training diverged at step {step} (a loss or weight beyond what a float holds): try a '
+         f'lower --lr than {lr:g}')
+
 def next_token_pairs(doc, tokenizer):  # (token, next token) along BOS, the document, BOS
     tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
     return list(zip(tokens, tokens[1:]))
 
-def counting_losses(train_docs, docs, tokenizer, block_size):
-    """The loss on docs, taken as mean_loss takes it, of two models that only count in train_docs:
-    each token (unigram), or each token after each token (bigram), with 1 added to every count.
-    Only the pairs that occur are counted: memory follows the data, not the vocabulary squared."""
-    bigram = Counter(pair for doc in train_docs for pair in next_token_pairs(doc, tokenizer))
-    unigram = Counter()
+def counting_losses(train_docs, docs, tokenizer, block_size):  # two models that only count
+    # The loss on docs, as mean_loss takes it, of counting each token in train_docs (letters), or
+    # each pair of tokens that occurs (pairs), 1 added to each count: memory follows the data.
+    pairs = Counter(pair for doc in train_docs for pair in next_token_pairs(doc, tokenizer))
+    letters = Counter()
     followers = Counter()  # how many tokens follow each token
-    for (token, next_token), count in bigram.items():
-        unigram[next_token] += count
+    for (token, next_token), count in pairs.items():
+        letters[next_token] += count
         followers[token] += count
-    total = sum(unigram.values()) + tokenizer.vocab_size
-    unigram_losses = []
-    bigram_losses = []
-    for doc in docs:
-        pairs = next_token_pairs(doc, tokenizer)[:block_size]
-        unigram_losses.append(fmean([math.log(total / (unigram[b] + 1)) for a, b in pairs]))
-        bigram_losses.append(fmean([math.log((followers[a] + tokenizer.vocab_size)
-                                             / (bigram[a, b] + 1)) for a, b in pairs]))
-    return fmean(unigram_losses), fmean(bigram_losses)
+    total = sum(letters.values()) + tokenizer.vocab_size
+    scored = [next_token_pairs(doc, tokenizer)[:block_size] for doc in docs]
+    letters_loss = fmean(fmean(math.log(total / (letters[b] + 1)) for _, b in doc)
+                         for doc in scored)
+    pairs_loss = fmean(fmean(math.log((followers[a] + tokenizer.vocab_size) / (pairs[a, b] + 1))
+                             for a, b in doc) for doc in scored)
+    return letters_loss, pairs_loss
 
 def mean_surprise(docs, tokenizer, params, config):  # mean_loss, or inf where a p rounds to 0
     try:
         return mean_loss(docs, tokenizer, params, config)
     except ValueError:  # Part 1's log of a probability of 0
         return math.inf
-
-def explain(word, tokenizer, params, config):  # what the model expects at each token of word
-    shown = tokenizer.chars + '.'  # by token id: BOS shown as .
-    keys = [[] for _ in range(config.n_layer)]
-    values = [[] for _ in range(config.n_layer)]
-    print(f'\n{word!r} as the model reads it (. is BOS, the start and the end):')
-    for pos, (token, next_token) in enumerate(next_token_pairs(word, tokenizer)):
-        probs = [p.data for p in softmax(gpt(token, pos, keys, values, params, config))]
-        surprise = math.log(1 / probs[next_token]) if probs[next_token] > 0 else math.inf
-        top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
-        expected = '  '.join(f'{shown[i]} {probs[i]:.2f}' for i in top)
-        print(f'{shown[token]} → {shown[next_token]}  p {probs[next_token]:.4f}  surprise '
-              f'{surprise:5.2f} | it expected most: {expected}')
 
 def mirror(samples, val_loss):  # its own inventions against real names it never saw
     new = fmean([surprise for _, status, surprise in samples if status == 'new'])
@@ -684,24 +655,135 @@ def mirror(samples, val_loss):  # its own inventions against real names it never
             f'1 less. It knows what is plausible, not what is true: {len(unseen)} samples are real '
             'names it never saw.')
 
-def diverged(step, lr):
-    fail(f'training diverged at step {step} (a loss, weight or probability beyond what a float '
-         f'holds): try a lower --lr than {lr:g}')
+def read_along(word, tokenizer, params, config):  # Part 1 as written, keeping attention's weights
+    part_1_softmax = softmax
+    kept = []  # what softmax returns inside gpt(), where attention calls it for each head in turn
+    def softmax_kept(logits):
+        kept.append([p.data for p in part_1_softmax(logits)])
+        return part_1_softmax(logits)
+    keys = [[] for _ in range(config.n_layer)]
+    values = [[] for _ in range(config.n_layer)]
+    rows = []  # at each position: token, next token, probabilities, each head's attention
+    globals()['softmax'] = softmax_kept
+    try:
+        for pos, (token, next_token) in enumerate(next_token_pairs(word, tokenizer)):
+            logits = gpt(token, pos, keys, values, params, config)  # (word fits in block_size)
+            rows.append((token, next_token, [p.data for p in part_1_softmax(logits)], kept[:]))
+            kept.clear()
+    finally:
+        globals()['softmax'] = part_1_softmax
+    return rows
+
+def explain(rows, shown):  # the next-token table, then where each head looks, in shades
+    for token, next_token, probs, _ in rows:
+        surprise = math.log(1 / probs[next_token]) if probs[next_token] > 0 else math.inf
+        top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
+        expected = '  '.join(f'{shown[i]} {probs[i]:.2f}' for i in top)
+        print(f'{shown[token]} → {shown[next_token]}  p {probs[next_token]:.4f}  surprise '
+              f'{surprise:5.2f} | it expected most: {expected}')
+    letters = ''.join(shown[token] for token, _, _, _ in rows)
+    print('each head, a row for each position: the positions it reads, darker weighs more (·░▒▓█)')
+    print(' ', ' | '.join([letters] * len(rows[0][3])))
+    for token, _, _, heads in rows:
+        shades = [''.join('·░▒▓█'[round(w * 4)] for w in head).ljust(len(rows)) for head in heads]
+        print(shown[token], ' | '.join(shades))
+
+# ---- The page of a run: inline SVG in one hue, every axis labelled ------------------------------
+def svg(width, height, title, shapes):  # a picture, titled for a screen reader
+    return f'<svg width="{width}" height="{height}"><title>{title}</title>{"".join(shapes)}</svg>'
+
+def caption(x, y, words, anchor='middle'):  # words at (x, y)
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{html.escape(words)}</text>'
+
+def scaled(value, values, start, size):  # where value falls on an axis that spans values
+    return start + size * (value - min(values)) / ((max(values) - min(values)) or 1)
+
+def loss_chart(first_step, losses, lines, along_the_way):  # and each of lines, dashed
+    steps = [first_step, first_step + len(losses) - 1]
+    span = [min(losses + [*lines.values()]) - 0.1, max(losses + [*lines.values()])]
+    x = lambda step: scaled(step, steps, 50, 540)
+    y = lambda loss: 230 - scaled(loss, span, 0, 210)
+    running = [fmean(losses[max(0, i - 99):i + 1]) for i in range(len(losses))]  # of 100 steps
+    shapes = [caption(320, 258, 'training step'), caption(2, 12, 'loss (nats)', 'start')]
+    shapes += [caption(x(step), 246, str(step)) for step in steps]
+    shapes += [caption(45, y(loss) + 4, f'{loss:.1f}', 'end') for loss in span]
+    for series, shade in ((losses, '#c6dbef'), (running, '#08519c')):
+        points = ' '.join(f'{x(first_step + i):.1f},{y(v):.1f}' for i, v in enumerate(series))
+        shapes.append(f'<polyline points="{points}" fill="none" stroke="{shade}"/>')
+    label_y = 0
+    for name, value in sorted(lines.items(), key=lambda line: -line[1]):
+        label_y = max(y(value) + 4, label_y + 13)  # apart from the label above
+        shapes.append(f'<line x1="50" x2="590" y1="{y(value)}" y2="{y(value)}" stroke="#6baed6" '
+                      'stroke-dasharray="4"/>')
+        shapes.append(caption(596, label_y, f'{name} {value:.2f}', 'start'))
+    for step, loss, names in along_the_way:
+        shapes.append(caption(x(step), y(loss) - 6, ' '.join(names)[:40], 'start'))
+    return svg(760, 264, 'the loss as it trained', shapes)
+
+def grid(row_labels, column_labels, cells, size, title):  # a cell: (shade, width, words)
+    shapes = [caption(2, 28 + 16 * row, label, 'start') for row, label in enumerate(row_labels)]
+    shapes += [caption(50 + size * col, 12, label, 'start')
+               for col, label in enumerate(column_labels)]
+    for row, row_cells in enumerate(cells):
+        for col, (shade, width, words) in enumerate(row_cells):
+            shapes.append(f'<rect x="{48 + size * col}" y="{17 + 16 * row}" height="15" width="'
+                          f'{(size - 2) * width:.1f}" fill="#08519c" fill-opacity="{shade:.3f}"/>'
+                          + caption(50 + size * col, 28 + 16 * row, words, 'start'))
+    shapes.append(caption(2, 32 + 16 * len(cells), title, 'start'))
+    return svg(50 + size * len(column_labels), 38 + 16 * len(cells), title, shapes)
+
+def main_directions(rows):  # rows on the two directions they vary most along (power iteration)
+    centered = [[x - fmean(column) for x, column in zip(row, zip(*rows))] for row in rows]
+    directions = []
+    for _ in range(2):
+        v = [1.0 + j for j in range(len(rows[0]))]
+        for _ in range(200):  # v <- X^T X v, kept away from the first direction, of length 1
+            scores = [sum(map(mul, row, v)) for row in centered]
+            v = [sum(map(mul, scores, column)) for column in zip(*centered)]
+            for d in directions:
+                v = [a - sum(map(mul, v, d)) * b for a, b in zip(v, d)]
+            v = [a / math.sqrt(sum(map(mul, v, v))) for a in v]
+        directions.append(v)
+    return [[sum(map(mul, row, d)) for d in directions] for row in centered]
+
+def page(facts, loss_chart, readings, shown, wte, report):  # the run, on one page
+    points = main_directions([[w.data for w in row] for row in wte])
+    parts = [f'{PAGE_START}</title><style>body{{font:14px sans-serif}}</style><h1>microgpt: a run'
+             f'</h1><p>{html.escape(facts)}</p>{loss_chart}<h2>Samples</h2>'
+             f'<pre>{html.escape(report)}</pre>']
+    for word, rows in readings:
+        letters = [shown[token] for token, _, _, _ in rows]
+        guesses = [f'{shown[token]} → {shown[next_token]}' for token, next_token, _, _ in rows]
+        parts.append(f'<h2>Inside {html.escape(repr(word))}</h2><p>Each head\'s attention: a row '
+                     'for each position predicting the next, across the positions it reads.</p>')
+        parts += [grid(letters, letters, [[(w, 1, '') for w in row[3][head]] for row in rows], 16,
+                       f'head {head + 1}') for head in range(len(rows[0][3]))]
+        parts.append(grid(guesses, ['likeliest', '2nd', '3rd', '4th', '5th'], [
+            [(1 if j == next_token else 0.35, probs[j], f'{shown[j]} {probs[j]:.2f}')
+             for j in sorted(range(len(probs)), key=lambda j: -probs[j])[:5]]
+            for _, next_token, probs, _ in rows], 80, 'what it expects next (dark: the truth)'))
+    shapes = [caption(scaled(x, [p[0] for p in points], 40, 300),
+                      scaled(y, [p[1] for p in points], 20, 260), ch)
+              for (x, y), ch in zip(points, shown)]
+    shapes += [caption(190, 305, 'first direction'), caption(2, 10, 'second direction', 'start')]
+    parts += ['<h2>The embeddings</h2><p>Each token\'s row of wte, on the two directions along '
+              'which the rows vary most.</p>', svg(360, 310, 'the embeddings', shapes)]
+    return '\n'.join(parts)
 
 # ---- The main program ---------------------------------------------------------------------------
 if __name__ == '__main__':
     # flags: from the command line (also under %run), or in a notebook cell from MICROGPT_ARGS
     script = '__file__' in globals()
     args = parse_args(sys.argv[1:] if script else shlex.split(os.environ.get('MICROGPT_ARGS', '')))
+    in_ipython = getattr(sys.modules.get('IPython'), 'get_ipython', lambda: None)() is not None
     if hasattr(sys.stdout, 'reconfigure'):  # a terminal or a pipe, not a notebook's stream
         sys.stdout.reconfigure(errors='replace', line_buffering=True)  # unprintable: '?'
     stops = {'in training': False, 'by': None}
     python_handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
-    if script and 'IPython' not in sys.modules:  # `| head` ends the run quietly
+    if script and not in_ipython:  # `| head` ends the run quietly
         python_handlers[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        # the documents: names.txt here, else the one beside this file; every input checked
-        # before any work
+        # the documents (names.txt here, else the one beside this file), every input checked
         here = os.path.dirname(os.path.abspath(globals().get('__file__', 'names.txt')))
         input_path = args.input or ('names.txt' if os.path.isfile('names.txt')
                                     else os.path.join(here, 'names.txt'))
@@ -716,38 +798,39 @@ if __name__ == '__main__':
         train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
 
         # the tokenizer and the parameters: from --load, with Adam's state, or new
-        sizes = {name: vars(args)[name] for name in asdict(Config())
-                 if vars(args)[name] is not None}  # the size flags given
+        sizes = {name: size for name, size in vars(args).items() if name in asdict(Config())
+                 and size is not None}  # the size flags given
+        if args.load is not None and sizes:
+            fail('--load and the size flags: a checkpoint has its own size')
         if args.load is not None:
             config, tokenizer, params, adam, schedule, trained_on = load_checkpoint(args.load)
         else:
             config = Config(**sizes)
             tokenizer = Tokenizer.from_docs(docs)
             check_size(config, tokenizer.vocab_size)
-        if args.load is not None and sizes:
-            fail(f'--load {args.load} has its own size, {config}: leave out the size flags')
         try:
             tokenizer.encode(''.join(docs) + args.prompt + ''.join(args.explain))
         except ValueError as e:
             fail(f'{e}: the input, --prompt and --explain can use no other characters')
         if max(map(len, [args.prompt, *args.explain])) >= config.block_size:
             fail(f'--prompt and --explain must be shorter than block_size, {config.block_size}')
-        if args.save is not None:
-            check_save(args.save)
+        for flag, path, start in (('--save', args.save, CHECKPOINT_START),
+                                  ('--html', args.html, PAGE_START)):
+            if path is not None:
+                check_target(flag, path, start)
         if args.load is None:
             params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
             adam = adam_state(len(flatten(params)))
             schedule = 1000
             trained_on = []
         steps = schedule if args.steps is None else args.steps  # the learning rate falls over it
-        print(f'dataset: {len(docs):,} documents in {input_path}, '
-              f'{len(train_docs) + len(val_docs):,} distinct ({len(train_docs):,} train, '
-              f'{len(val_docs):,} held out), {len(tokenizer.chars)} characters + BOS')
-        print(f'model: {len(flatten(params)):,} parameters, {config}')
+        facts = (f'dataset: {len(docs):,} documents in {input_path}, {len(train_docs):,} + '
+                 f'{len(val_docs):,} distinct (train + held out), {len(tokenizer.chars)} '
+                 f'characters + BOS\nmodel: {len(flatten(params)):,} parameters, {config}')
+        print(facts)
         this_input = {'input': os.path.basename(input_path), 'documents': len(docs)}
-        elsewhere = [run for run in trained_on if dict(run, steps=0) != dict(this_input, steps=0)]
-        if elsewhere:
-            print(f'note: {args.load} was trained on {elsewhere} too, not only on {this_input}')
+        if any(dict(run, steps=0) != dict(this_input, steps=0) for run in trained_on):
+            print(f'note: {args.load} was trained on {trained_on}, not only on {this_input}')
         too_long = [doc for doc in train_docs if len(doc) >= config.block_size]
         if too_long:
             print(f'note: {len(too_long):,} training documents are longer than block_size - 1 = '
@@ -755,8 +838,7 @@ if __name__ == '__main__':
                   f'(--block-size {max(map(len, too_long)) + 1} would fit them)')
 
         with efficiency(not args.reference) as notes:
-            for note in notes:
-                print(note)
+            print(*notes, sep='\n')
 
             # the training loop, from the step the run reached: Ctrl-C or SIGTERM stops it after
             # the step in progress, keeping what it learned, and the run goes on
@@ -792,42 +874,63 @@ if __name__ == '__main__':
             stops['in training'] = False
             if not all(abs(p.data) <= LARGEST_WEIGHT for p in flatten(params)):
                 diverged(adam['step'], args.lr)
-            last_run = trained_on[-1] if trained_on else {}
-            if losses and dict(last_run, steps=0) == dict(this_input, steps=0):
-                last_run['steps'] += len(losses)  # on the same input: what it learned from, true
-            elif losses:
+            if losses:  # what it learned from, as it was: each run that trained it
                 trained_on.append(dict(this_input, steps=len(losses)))
             if args.save is not None:
-                save_checkpoint(args.save, config, tokenizer, params, adam, steps, trained_on)
+                weights = {name: [[p.data for p in row] for row in matrix]
+                           for name, matrix in params.items()}
+                checkpoint = checkpoint_of(config, tokenizer.chars, weights, adam, steps,
+                                           trained_on)
+                write(args.save, json.dumps(checkpoint))
                 print(f'saved the model to {args.save}')
 
             # evaluate on documents it never trained on, beside models that only count
             held_out = val_docs[:args.eval_docs]
+            lines = {}  # the held-out loss, and what counting and guessing score there
             if held_out:
-                val_loss = mean_surprise(held_out, tokenizer, params, config)
-                unigram, bigram = counting_losses(train_docs, held_out, tokenizer,
-                                                  config.block_size)
-                uniform = math.log(tokenizer.vocab_size)
-                print(f'loss on {len(held_out)} held-out docs {val_loss:.4f}; counting in '
-                      f'training docs: pairs {bigram:.4f}, letters {unigram:.4f}; uniform '
-                      f'{uniform:.4f}')
+                lines['held out'] = mean_surprise(held_out, tokenizer, params, config)
+                lines['letters'], lines['pairs'] = counting_losses(train_docs, held_out, tokenizer,
+                                                                   config.block_size)
+                lines['uniform'] = math.log(tokenizer.vocab_size)
+                print(f"loss on {len(held_out)} held-out docs {lines['held out']:.4f}; counting "
+                      f"in training docs: pairs {lines['pairs']:.4f}, letters "
+                      f"{lines['letters']:.4f}; uniform {lines['uniform']:.4f}")
 
             # sample: a name it trained on, a real one it never saw, or its own? How surprising?
             rng = random.Random(args.seed)
             origin = dict.fromkeys(train_docs + val_docs, 'real, unseen')  # held out, unreached
             origin |= dict.fromkeys(train_docs[:adam['step']], 'trained on')  # a step reached it
             samples = []  # (text, label, surprise)
+            report = []  # the lines printed for them, for the page
             for number in range(1, args.samples + 1):
                 text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
                 status = origin.get(text, 'cut' if len(text) == config.block_size else 'new')
                 samples.append((text, status, mean_surprise([text], tokenizer, params, config)))
-                print(f'sample {number:2d}  {status:12s}  surprise {samples[-1][2]:.2f}  {text}')
+                report.append(f'sample {number:2d}  {status:12s}  surprise {samples[-1][2]:.2f}  '
+                              f'{text}')
+                print(report[-1])
             if held_out and 'new' in [status for _, status, _ in samples]:
-                print(mirror(samples, val_loss))
+                report.append(mirror(samples, lines['held out']))
+                print(report[-1])
 
-        # look inside the model (Part 1 as written)
-        for word in args.explain:
-            explain(word, tokenizer, params, config)
+        # look inside (Part 1 as written, so that attention's weights can be kept), on the
+        # terminal and on the page of the run: a file, or under the notebook's cell
+        shown = tokenizer.chars + '.'  # by token id: BOS shown as .
+        words = args.explain or [doc for doc in val_docs if len(doc) < config.block_size][:1]
+        readings = [(word, read_along(word, tokenizer, params, config)) for word in words]
+        for word, rows in readings[:len(args.explain)]:
+            print(f'\n{word!r} as the model reads it (. is BOS, the start and the end):')
+            explain(rows, shown)
+        if args.html is not None or in_ipython:
+            chart = loss_chart(adam['step'] - len(losses) + 1, losses, lines, along_the_way)
+            run_page = page(f"{facts}\nflags: {' '.join(sys.argv[1:] if script else [])}", chart
+                            if losses else '', readings, shown, params['wte'], '\n'.join(report))
+            if args.html is not None:
+                write(args.html, run_page)
+                print(f'wrote the page of this run to {args.html}')
+            else:
+                notebook = sys.modules['IPython.display']  # loaded wherever a notebook runs
+                notebook.display(notebook.HTML(run_page))
     finally:
         for signum, handler in python_handlers.items():  # Python's own handling, back
             signal.signal(signum, handler)

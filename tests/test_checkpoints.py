@@ -19,11 +19,12 @@ from tests.helpers import SCRIPT, CliTest, microgpt, samples_of
 EVALUATION = re.compile('loss on .*')
 
 
-def tiny_model():  # enough of a model to save: config, tokenizer, params, Adam's state
+def a_checkpoint():  # the text that --save writes for a tiny model
     config = microgpt.Config(n_embd=8, n_head=2)
-    tokenizer = microgpt.Tokenizer('ab')
-    params = microgpt.init_params(config, tokenizer.vocab_size, random.Random(0))
-    return config, tokenizer, params, microgpt.adam_state(len(microgpt.flatten(params)))
+    params = microgpt.init_params(config, 3, random.Random(0))
+    weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
+    adam = microgpt.adam_state(len(microgpt.flatten(params)))
+    return json.dumps(microgpt.checkpoint_of(config, 'ab', weights, adam, 10, []))
 
 
 class CheckpointTest(CliTest):
@@ -87,8 +88,9 @@ class TestSaveThenLoad(CheckpointTest):
             whole_weights = json.load(f)['weights']
         with open(target) as f:
             self.assertEqual(json.load(f)['weights'], whole_weights)  # to the last bit
-        self.assertEqual(self.trained_on(target), [{'input': 'docs.txt', 'documents': 300,
-                                                    'steps': 300}])
+        self.assertEqual(self.trained_on(target), [
+            {'input': 'docs.txt', 'documents': 300, 'steps': stopped_at},
+            {'input': 'docs.txt', 'documents': 300, 'steps': 300 - stopped_at}])
 
     def test_load_with_more_steps_goes_on_from_the_step_it_reached(self):
         path = self.saved()
@@ -96,7 +98,7 @@ class TestSaveThenLoad(CheckpointTest):
                           path)
         self.assertIn('step 32/40 ', resumed)  # the first report after step 30
         self.assertNotIn('samples after step 1 ', resumed)
-        self.assertEqual(self.trained_on(path)[0]['steps'], 40)
+        self.assertEqual([run['steps'] for run in self.trained_on(path)], [30, 10])
 
     def test_what_the_checkpoint_learned_from_stays_true(self):
         path = self.saved()
@@ -123,12 +125,12 @@ class TestSavingLeavesNothingBehind(CheckpointTest):
         path = self.saved()
         with open(path) as f:
             before = f.read()
-        for where in ('replace', 'dump'):
-            with self.subTest(where), mock.patch.object(
-                    microgpt.os if where == 'replace' else microgpt.json, where,
-                    side_effect=KeyboardInterrupt):
+        for where in ('copymode', 'replace'):  # once the new file is written, and at the rename
+            module = microgpt.shutil if where == 'copymode' else microgpt.os
+            with self.subTest(where), mock.patch.object(module, where,
+                                                        side_effect=KeyboardInterrupt):
                 with self.assertRaises(KeyboardInterrupt):
-                    microgpt.save_checkpoint(path, *tiny_model(), 1000, [])
+                    microgpt.write(path, a_checkpoint())
             with open(path) as f:
                 self.assertEqual(f.read(), before)
             self.assertEqual(sorted(os.listdir(self.dir)), ['docs.txt', 'model.json'])
@@ -143,7 +145,7 @@ class TestSavingLeavesNothingBehind(CheckpointTest):
             real_replace(source, target)
         before = os.stat(path).st_ino
         with mock.patch.object(microgpt.os, 'replace', side_effect=replace):
-            microgpt.save_checkpoint(path, *tiny_model(), 1000, [])
+            microgpt.write(path, a_checkpoint())
         self.assertEqual(len(seen), 1)
         self.assertEqual(seen[0][0], self.dir)
         self.assertNotEqual(seen[0][1], before)  # a new file, not the old one rewritten
@@ -240,7 +242,7 @@ class TestAModelWhoseProbabilitiesRoundTo0(CheckpointTest):
         for weight in (1e308, -1e308, 1e51):
             path = self.variant(f'{weight}.json', lambda c: [
                 row.__setitem__(0, weight) for row in c['weights']['lm_head']])
-            self.fails('--input', self.docs_path, '--load', path, mentions='from -1e+50 to 1e+50')
+            self.fails('--input', self.docs_path, '--load', path, mentions='beyond 1e+50')
         within = self.variant('1e50.json', lambda c: c['weights']['wte'][0].__setitem__(0, 1e50))
         self.ok('--input', self.docs_path, '--load', within, '--steps', '0', '--samples', '3')
 
@@ -259,12 +261,12 @@ class TestCheckpointsAreCheckedInFull(CheckpointTest):
             (self.variant('row.json', lambda c: c['weights']['lm_head'][0].pop()), 'not in full'),
             (self.variant('gone.json', lambda c: c['weights'].pop('wpe')), 'not in full'),
             (self.variant('inf.json', lambda c: c['weights']['wpe'][0].__setitem__(0, 1e999)),
-             'not a number from -1e+50 to 1e+50'),
+             'beyond 1e+50'),
             (self.variant('text.json', lambda c: c['weights']['wpe'][0].__setitem__(0, '1')),
              'not in full'),
             (self.variant('m.json', lambda c: c['adam']['m'].pop()), 'not in full'),
             (self.variant('v.json', lambda c: c['adam']['v'].__setitem__(3, -1e999)),
-             'not a finite number'),
+             'beyond 1e+50'),
             (self.variant('steps.json', lambda c: c['trained_on'][0].update(steps=None)),
              'not in full'),
             (self.variant('untrained.json', lambda c: c.pop('trained_on')), 'trained_on'),
@@ -293,7 +295,7 @@ class TestCheckpointsAreCheckedInFull(CheckpointTest):
     def test_size_flags_with_load_and_an_input_outside_its_vocabulary_end_in_one_line(self):
         path = self.saved()
         self.fails('--input', self.docs_path, '--load', path, '--n-embd', '16',
-                   mentions='leave out the size flags')
+                   mentions='a checkpoint has its own size')
         accented = self.path('accented.txt', 'zoë\n')
         self.fails('--input', accented, '--load', path, mentions="'ë' is not in the vocabulary")
 

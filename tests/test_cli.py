@@ -23,7 +23,7 @@ class TestFlags(CliTest):
     def test_input_steps_sizes_and_eval_docs_shape_the_run(self):
         out = self.ok('--input', self.docs_path, '--steps', '7', '--samples', '2', '--n-layer',
                       '2', *SMALL, '--val-fraction', '0.2', '--eval-docs', '30')
-        self.assertIn(f'300 documents in {self.docs_path}, 300 distinct (240 train, 60 held out)',
+        self.assertIn(f'300 documents in {self.docs_path}, 240 + 60 distinct (train + held out)',
                       out)
         self.assertIn('step 7/7 ', out)
         self.assertIn('Config(n_embd=8, n_head=2, n_layer=2, block_size=8)', out)
@@ -138,7 +138,8 @@ class TestBadFlagsAndFiles(CliTest):
                 (['--eval-docs', '-1'], '--eval-docs'),
                 (['--n-embd', '0'], 'sizes from 1'), (['--n-head', '-1'], 'sizes from 1'),
                 (['--n-layer', '-1'], 'n_layer from 0'), (['--block-size', '0'], 'sizes from 1'),
-                (['--save', ''], 'not an empty one'), (['--load', ''], 'not an empty one'),
+                (['--save', ''], 'a path cannot be empty'), (['--load', ''], 'cannot be empty'),
+                (['--html', ''], 'a path cannot be empty'),
                 (['--n-embd', '10', '--n-head', '4'], 'n_head dividing n_embd'),
                 (['--n-embd', '2048', '--n-layer', '4'], '10,000,000 parameters at most'),
                 (['--temperature', '0'], '--temperature'), (['--temperature', 'nan'], 'from 1e-6'),

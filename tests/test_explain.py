@@ -17,8 +17,9 @@ class TestExplain(unittest.TestCase):
         docs, cls.tokenizer, cls.config, cls.params = names_setup()
         with efficiency():
             microgpt.train(docs, cls.tokenizer, cls.params, cls.config, 200, 0.01)
+        cls.reading = microgpt.read_along('emma', cls.tokenizer, cls.params, cls.config)
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            microgpt.explain('emma', cls.tokenizer, cls.params, cls.config)
+            microgpt.explain(cls.reading, cls.tokenizer.chars + '.')
         cls.rows = [ROW.match(line) for line in out.getvalue().splitlines() if ROW.match(line)]
 
     def test_one_row_per_position_from_bos_to_the_end_token(self):
@@ -44,6 +45,22 @@ class TestExplain(unittest.TestCase):
             self.assertEqual([symbol for symbol, _ in cells], [shown[i] for i in ranked])
             for (_, p), i in zip(cells, ranked):
                 self.assertAlmostEqual(float(p), probs[i], delta=0.005)
+
+
+class TestAttentionInTheTerminal(TestExplain):
+    def test_each_head_shows_a_row_for_each_position_shaded_over_the_positions_it_reads(self):
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            microgpt.explain(self.reading, self.tokenizer.chars + '.')
+        lines = out.getvalue().splitlines()
+        start = lines.index('  .emma | .emma | .emma | .emma')
+        shades = lines[start + 1:start + 6]
+        for pos, (line, (_, _, _, heads)) in enumerate(zip(shades, self.reading)):
+            self.assertEqual(line[0], '.emma'[pos])
+            cells = line[2:].split(' | ')
+            self.assertEqual(len(cells), 4)
+            for cell, weights in zip(cells, heads):
+                self.assertEqual(cell.rstrip(), ''.join('·░▒▓█'[round(w * 4)] for w in weights))
+                self.assertEqual(len(cell.rstrip()), pos + 1)  # what it reads so far, no more
 
 
 class TestExplainFlag(CliTest):

@@ -41,6 +41,10 @@ class TestNotebook(unittest.TestCase):
         self.assertIn('step 30/30', texts[0])  # the flags came from MICROGPT_ARGS, not argv
         self.assertIn('sample  4  ', texts[0])
         self.assertIn('4,192 parameters', texts[0])
+        pages = [o['data']['text/html'] for o in notebook.cells[0].outputs
+                 if o.output_type == 'display_data' and 'text/html' in o.get('data', {})]
+        self.assertEqual(len(pages), 1)  # the page of the run, under the cell, with no --html
+        self.assertEqual(pages[0].count('<svg'), 7)  # the loss, 4 heads, what it expects, wte
         self.assertIn("Part 2's stand-ins for linear, rmsnorm, attention, mlp, cross_entropy, "
                       'train,', texts[0])  # the cell's source was read, and is as proven
         self.assertRegex(texts[1], r"^\[('[a-z]*', ){4}'[a-z]*'\]\n")  # five more names

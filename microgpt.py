@@ -8,12 +8,13 @@ from dataclasses import dataclass
 # ==== Part 1: the algorithm ======================================================================
 # A GPT learns to continue text by guessing what comes next, over and over, a little better each
 # time. This one reads first names a letter at a time, and ends up inventing names of its own.
-# The sections go in the order the run goes: documents, tokenizer, autograd, parameters, model,
-# loss, training, sampling. Part 3's main program calls them in that order; nothing here prints.
+# The sections come in the order a run meets them: documents, tokenizer, autograd, parameters,
+# model, loss, training, sampling; the main program at the end of the file calls them so. Nothing
+# here prints.
 
 # ---- Dataset ------------------------------------------------------------------------------------
-# First, something to learn from: a list of documents, in names.txt a first name a line. A tenth
-# of them are kept back, never trained on, so that the model can be judged on names it never saw.
+# First, something to learn from: a list of documents, in names.txt a first name a line. Some (a
+# tenth, by default) are kept back, never trained on, to judge the model on names it never saw.
 def load_docs(path):
     with open(path, encoding='utf-8-sig') as f:  # -sig: skip a byte-order mark, if there is one
         return [line.strip() for line in f if line.strip()]
@@ -114,8 +115,9 @@ class Value:
                 child.grad += local_grad * node.grad
 
 # ---- Parameters ---------------------------------------------------------------------------------
-# Then a place for what the model will know: weight matrices of Values, random at first, which
-# training adjusts. Each is a list of rows [out][in], so a layer computes y = W x row by row.
+# Then a place for what the model will know: matrices of Values, random at first, which training
+# adjusts. wte and wpe are tables, a row for each token and each position; a layer's matrix has a
+# row for each output ([out][in]), so it computes y = W x row by row.
 @dataclass
 class Config:
     n_embd: int = 16      # width of the vector that represents each token
@@ -144,11 +146,12 @@ def flatten(params):
     return [p for matrix in params.values() for row in matrix for p in row]
 
 # ---- Model --------------------------------------------------------------------------------------
-# Now the model itself: GPT-2's transformer, small, with three simplifications: RMSNorm in place
-# of LayerNorm, no biases, and ReLU in place of GELU. It reads one token at a time and returns
-# logits, a score for each possible next token. Attention looks back at the keys and values of
-# earlier positions, cached in keys[layer] and values[layer]: only positions up to now are there,
-# so no later token can leak in.
+# Now the model itself: GPT-2's transformer, small, and simpler: RMSNorm in place of LayerNorm,
+# no biases, ReLU in place of GELU (and a norm after the embeddings, none before lm_head, whose
+# matrix is its own, not wte's). It reads one token at a time and returns logits, a score for
+# each possible next token. Attention looks back at the keys and values of earlier positions,
+# cached in keys[layer] and values[layer]: only positions up to now are there, so no later token
+# can leak in.
 def linear(x, w):  # y = W x
     return [sum(w_ij * x_j for w_ij, x_j in zip(row, x)) for row in w]
 
@@ -208,7 +211,8 @@ def gpt(token, pos, keys, values, params, config):
 
 # ---- Loss ---------------------------------------------------------------------------------------
 # How wrong was it? At each position, its surprise at the token that really came next: -log of
-# the probability it gave that token, 0 when it was sure and right, large when it was not.
+# the probability it gave that token, 0 when it was sure and right, large when it was not. A
+# uniform guess over the vocabulary scores ln(vocab_size) at every position.
 def cross_entropy(logits, target):  # -log p(target)
     probs = softmax(logits)
     return -probs[target].log()
@@ -225,9 +229,9 @@ def document_loss(doc, tokenizer, params, config):  # mean surprise along BOS, d
     return sum(losses) / n
 
 # ---- Training -----------------------------------------------------------------------------------
-# Then practice, a thousand times: read a document, measure the loss, find every gradient, move
-# every parameter a little downhill. Adam sizes each move from running means of the parameter's
-# gradient and of its square, so that a parameter with small gradients still moves.
+# Then practice, step after step (a thousand, by default): read a document, measure the loss,
+# find every gradient, move every parameter a little downhill. Adam sizes each move from running
+# means of the parameter's gradient and of its square, so that small gradients still move it.
 def adam_update(param_list, m, v, step, lr, beta1=0.85, beta2=0.99, eps=1e-8):
     m_correction = 1 - beta1 ** (step + 1)  # m and v start at 0, so early on they are too small
     v_correction = 1 - beta2 ** (step + 1)
@@ -478,16 +482,14 @@ class efficiency:
 # ==== Part 3: the tool ===========================================================================
 # Flags, checks, checkpoints, reports and the page of a run, then the main program, which calls
 # Part 1's steps in Part 1's order. Bad input gets one line on stderr and exit 2 before any work.
-import argparse, html, json, os, shlex, shutil, signal, time
+import argparse, html, json, os, pathlib, shlex, shutil, signal, time
 from collections import Counter
-from dataclasses import asdict
 from statistics import fmean
 
 MAX_PARAMS = 10_000_000  # about a gigabyte of Values: a bigger model is refused before it is built
 LARGEST_WEIGHT = 1e50  # no training that works goes near it; below it, no step overflows a float
 CHECKPOINT_START = '{"format": "microgpt", "version": '  # how each file --save writes begins
-PAGE_START = '<!doctype html><meta charset="utf-8"><title>microgpt: a run'  # and each --html page
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+PAGE_START = '<!doctype html><meta charset="utf-8"><title>microgpt: a run</title>'  # each page
 
 # ---- Flags and checks ---------------------------------------------------------------------------
 def parse_args(argv):
@@ -533,9 +535,8 @@ def fail(problem, exit_code=2):
     print(f'microgpt.py: error: {problem}', file=sys.stderr)
     sys.exit(exit_code)
 
-def check_size(config, vocab_size):  # before a single weight is made
-    n_params = 2 * vocab_size * config.n_embd + config.block_size * config.n_embd \
-        + 12 * config.n_layer * config.n_embd ** 2  # wte, lm_head, wpe, then each layer's
+def check_size(config, vocab):  # before a weight is made: wte, lm_head, wpe, 12 n_embd^2 a layer
+    n_params = config.n_embd * (2 * vocab + config.block_size + 12 * config.n_layer * config.n_embd)
     if (min(config.n_embd, config.n_head, config.block_size, config.n_layer + 1) < 1
             or config.n_embd % config.n_head or n_params > MAX_PARAMS):
         fail(f'{config} is not a model this tool builds: sizes from 1 (n_layer from 0), n_head '
@@ -568,8 +569,9 @@ def write(path, text):  # beside path, then renamed over it: a write cut short l
             os.remove(path + '.tmp')
 
 # ---- Checkpoints --------------------------------------------------------------------------------
-def checkpoint_of(config, chars, weights, adam, steps, trained_on):  # what --save writes
-    return {'format': 'microgpt', 'version': 3, 'config': asdict(config), 'chars': chars,
+def checkpoint_of(config, chars, params, adam, steps, trained_on):  # what --save writes
+    weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
+    return {'format': 'microgpt', 'version': 3, 'config': vars(config), 'chars': chars,
             'trained_on': trained_on, 'steps': steps, 'adam': adam, 'weights': weights}
 
 def form(value):  # its types, with the keys of its dicts and the lengths of its lists
@@ -581,31 +583,29 @@ def load_checkpoint(path):  # all of it checked, its size before anything is bui
     if not written_here(path, CHECKPOINT_START):
         fail(f'--load {path}: not a checkpoint that --save wrote')
     try:
-        with open(path, encoding='utf-8') as f:
-            checkpoint = json.load(f)
+        checkpoint = json.loads(pathlib.Path(path).read_text(encoding='utf-8'))
     except ValueError as e:  # not UTF-8, or not JSON
         fail(f'--load {path}: cannot be read ({e})')
     if checkpoint.get('version') != 3:  # 2 kept no Adam's state to go on from
         fail(f"--load {path}: from an earlier microgpt.py (version {checkpoint.get('version')})")
     sizes = checkpoint.get('config')
     runs = checkpoint.get('trained_on')
-    if form(sizes) != dict.fromkeys(asdict(Config()), int) or not isinstance(runs, list):
+    if form(sizes) != dict.fromkeys(vars(Config()), int) or not isinstance(runs, list):
         fail(f'--load {path}: its config or trained_on is not as --save writes them')
     config = Config(**sizes)
     tokenizer = Tokenizer(str(checkpoint.get('chars')))
     check_size(config, tokenizer.vocab_size)
     shapes = param_shapes(config, tokenizer.vocab_size)
-    zeros = {name: [[0.0] * cols] * rows for name, (rows, cols) in shapes.items()}
+    zeros = {name: [[Value(0.0)] * cols] * rows for name, (rows, cols) in shapes.items()}
     run = {'input': '', 'documents': 0, 'steps': 0}
     adam = adam_state(sum(rows * cols for rows, cols in shapes.values()))
     if form(checkpoint) != form(checkpoint_of(config, '', zeros, adam, 0, [run] * len(runs))):
         fail(f'--load {path}: not in full what --save writes for a model of {config}')
     adam = checkpoint['adam']
-    weights = [x for matrix in checkpoint['weights'].values() for row in matrix for x in row]
-    if not all(abs(x) <= LARGEST_WEIGHT for x in weights + adam['m'] + adam['v']):  # nor nan
+    weights = checkpoint['weights']  # and nan fails the test below, as it fails every comparison
+    if not all(abs(x) <= LARGEST_WEIGHT for x in flatten(weights) + adam['m'] + adam['v']):
         fail(f"--load {path}: a weight or one of Adam's moments is beyond {LARGEST_WEIGHT:g}")
-    params = {name: [[Value(x) for x in row] for row in matrix]
-              for name, matrix in checkpoint['weights'].items()}
+    params = {name: [[Value(x) for x in row] for row in matrix] for name, matrix in weights.items()}
     return config, tokenizer, params, adam, checkpoint['steps'], runs
 
 # ---- Stops, and reports: the loss in context, the mirror, --explain ----------------------------
@@ -615,29 +615,25 @@ def stop(signum, frame):  # Ctrl-C or SIGTERM: in training, after the step in pr
     stops['by'] = signal.Signals(signum).name
 
 def diverged(step, lr):
-    fail(f'training diverged at step {step} (a loss or weight beyond what a float holds): try a '
-         f'lower --lr than {lr:g}')
+    fail(f'training diverged at step {step} (a loss or weight too big): try --lr below {lr:g}')
 
 def next_token_pairs(doc, tokenizer):  # (token, next token) along BOS, the document, BOS
     tokens = [tokenizer.bos] + tokenizer.encode(doc) + [tokenizer.bos]
     return list(zip(tokens, tokens[1:]))
 
-def counting_losses(train_docs, docs, tokenizer, block_size):  # two models that only count
+def baseline_losses(train_docs, docs, tokenizer, block_size):  # what counting and guessing score
     # The loss on docs, as mean_loss takes it, of counting each token in train_docs (letters), or
     # each pair of tokens that occurs (pairs), 1 added to each count: memory follows the data.
     pairs = Counter(pair for doc in train_docs for pair in next_token_pairs(doc, tokenizer))
-    letters = Counter()
-    followers = Counter()  # how many tokens follow each token
-    for (token, next_token), count in pairs.items():
-        letters[next_token] += count
-        followers[token] += count
+    letters = Counter(next_token for _, next_token in pairs.elements())
     total = sum(letters.values()) + tokenizer.vocab_size
     scored = [next_token_pairs(doc, tokenizer)[:block_size] for doc in docs]
-    letters_loss = fmean(fmean(math.log(total / (letters[b] + 1)) for _, b in doc)
-                         for doc in scored)
-    pairs_loss = fmean(fmean(math.log((followers[a] + tokenizer.vocab_size) / (pairs[a, b] + 1))
-                             for a, b in doc) for doc in scored)
-    return letters_loss, pairs_loss
+    # letters[a] also counts the pairs that start with a: BOS starts and ends every document
+    return {'letters': fmean(fmean(math.log(total / (letters[b] + 1)) for _, b in doc)
+                             for doc in scored),
+            'pairs': fmean(fmean(math.log((letters[a] + tokenizer.vocab_size) / (pairs[a, b] + 1))
+                                 for a, b in doc) for doc in scored),
+            'uniform': math.log(tokenizer.vocab_size)}  # a guess that knows nothing
 
 def mean_surprise(docs, tokenizer, params, config):  # mean_loss, or inf where a p rounds to 0
     try:
@@ -645,15 +641,14 @@ def mean_surprise(docs, tokenizer, params, config):  # mean_loss, or inf where a
     except ValueError:  # Part 1's log of a probability of 0
         return math.inf
 
-def mirror(samples, val_loss):  # its own inventions against real names it never saw
+def mirror(samples, real):  # its own inventions against real names it never saw (real: their loss)
     new = fmean([surprise for _, status, surprise in samples if status == 'new'])
-    unseen = [text for text, status, _ in samples if status == 'real, unseen']
-    gap = new - val_loss
+    unseen = [status for _, status, _ in samples].count('real, unseen')
+    gap = new - real
     than = 'as likely as' if abs(gap) <= 0.1 else 'likelier than' if gap < 0 else 'less likely than'
-    return (f'mirror: its new names average a surprise of {new:.2f}, {than} real names it never '
-            f'saw ({val_loss:.2f}); a temperature below 1 makes them likelier, 1 as likely, above '
-            f'1 less. It knows what is plausible, not what is true: {len(unseen)} samples are real '
-            'names it never saw.')
+    return (f'mirror: its new names (mean surprise {new:.2f}) are {than} real names it never saw '
+            f'({real:.2f}); a temperature below 1 makes them likelier, 1 as likely, above 1 less. '
+            f'It knows what is plausible, not what is true: {unseen} samples are real but unseen.')
 
 def read_along(word, tokenizer, params, config):  # Part 1 as written, keeping attention's weights
     part_1_softmax = softmax
@@ -698,8 +693,8 @@ def caption(x, y, words, anchor='middle'):  # words at (x, y)
 def scaled(value, values, start, size):  # where value falls on an axis that spans values
     return start + size * (value - min(values)) / ((max(values) - min(values)) or 1)
 
-def loss_chart(first_step, losses, lines, along_the_way):  # and each of lines, dashed
-    steps = [first_step, first_step + len(losses) - 1]
+def loss_chart(last_step, losses, lines, along_the_way):  # and each of lines, dashed
+    steps = [last_step - len(losses) + 1, last_step]
     span = [min(losses + [*lines.values()]) - 0.1, max(losses + [*lines.values()])]
     x = lambda step: scaled(step, steps, 50, 540)
     y = lambda loss: 230 - scaled(loss, span, 0, 210)
@@ -708,7 +703,7 @@ def loss_chart(first_step, losses, lines, along_the_way):  # and each of lines, 
     shapes += [caption(x(step), 246, str(step)) for step in steps]
     shapes += [caption(45, y(loss) + 4, f'{loss:.1f}', 'end') for loss in span]
     for series, shade in ((losses, '#c6dbef'), (running, '#08519c')):
-        points = ' '.join(f'{x(first_step + i):.1f},{y(v):.1f}' for i, v in enumerate(series))
+        points = ' '.join(f'{x(steps[0] + i):.1f},{y(v):.1f}' for i, v in enumerate(series))
         shapes.append(f'<polyline points="{points}" fill="none" stroke="{shade}"/>')
     label_y = 0
     for name, value in sorted(lines.items(), key=lambda line: -line[1]):
@@ -720,17 +715,16 @@ def loss_chart(first_step, losses, lines, along_the_way):  # and each of lines, 
         shapes.append(caption(x(step), y(loss) - 6, ' '.join(names)[:40], 'start'))
     return svg(760, 264, 'the loss as it trained', shapes)
 
-def grid(row_labels, column_labels, cells, size, title):  # a cell: (shade, width, words)
+def grid(row_labels, col_labels, cells, size, title):  # a cell: (shade, width, words)
     shapes = [caption(2, 28 + 16 * row, label, 'start') for row, label in enumerate(row_labels)]
-    shapes += [caption(50 + size * col, 12, label, 'start')
-               for col, label in enumerate(column_labels)]
+    shapes += [caption(50 + size * col, 12, label, 'start') for col, label in enumerate(col_labels)]
     for row, row_cells in enumerate(cells):
         for col, (shade, width, words) in enumerate(row_cells):
             shapes.append(f'<rect x="{48 + size * col}" y="{17 + 16 * row}" height="15" width="'
                           f'{(size - 2) * width:.1f}" fill="#08519c" fill-opacity="{shade:.3f}"/>'
                           + caption(50 + size * col, 28 + 16 * row, words, 'start'))
     shapes.append(caption(2, 32 + 16 * len(cells), title, 'start'))
-    return svg(50 + size * len(column_labels), 38 + 16 * len(cells), title, shapes)
+    return svg(50 + size * len(col_labels), 38 + 16 * len(cells), title, shapes)
 
 def main_directions(rows):  # rows on the two directions they vary most along (power iteration)
     centered = [[x - fmean(column) for x, column in zip(row, zip(*rows))] for row in rows]
@@ -746,11 +740,10 @@ def main_directions(rows):  # rows on the two directions they vary most along (p
         directions.append(v)
     return [[sum(map(mul, row, d)) for d in directions] for row in centered]
 
-def page(facts, loss_chart, readings, shown, wte, report):  # the run, on one page
+def page(facts, chart, readings, shown, wte, report):  # the run, on one page
     points = main_directions([[w.data for w in row] for row in wte])
-    parts = [f'{PAGE_START}</title><style>body{{font:14px sans-serif}}</style><h1>microgpt: a run'
-             f'</h1><p>{html.escape(facts)}</p>{loss_chart}<h2>Samples</h2>'
-             f'<pre>{html.escape(report)}</pre>']
+    parts = [f'{PAGE_START}<style>body{{font:14px sans-serif}}</style><h1>microgpt: a run</h1>'
+             f'<p>{html.escape(facts)}</p>{chart}<h2>Samples</h2><pre>{html.escape(report)}</pre>']
     for word, rows in readings:
         letters = [shown[token] for token, _, _, _ in rows]
         guesses = [f'{shown[token]} → {shown[next_token]}' for token, next_token, _, _ in rows]
@@ -779,9 +772,9 @@ if __name__ == '__main__':
     if hasattr(sys.stdout, 'reconfigure'):  # a terminal or a pipe, not a notebook's stream
         sys.stdout.reconfigure(errors='replace', line_buffering=True)  # unprintable: '?'
     stops = {'in training': False, 'by': None}
-    python_handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    handlers = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     if script and not in_ipython:  # `| head` ends the run quietly
-        python_handlers[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        handlers[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         # the documents (names.txt here, else the one beside this file), every input checked
         here = os.path.dirname(os.path.abspath(globals().get('__file__', 'names.txt')))
@@ -798,9 +791,8 @@ if __name__ == '__main__':
         train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
 
         # the tokenizer and the parameters: from --load, with Adam's state, or new
-        sizes = {name: size for name, size in vars(args).items() if name in asdict(Config())
-                 and size is not None}  # the size flags given
-        if args.load is not None and sizes:
+        sizes = {name: vars(args)[name] for name in vars(Config()) if vars(args)[name] is not None}
+        if args.load is not None and sizes:  # size flags given
             fail('--load and the size flags: a checkpoint has its own size')
         if args.load is not None:
             config, tokenizer, params, adam, schedule, trained_on = load_checkpoint(args.load)
@@ -831,17 +823,15 @@ if __name__ == '__main__':
         this_input = {'input': os.path.basename(input_path), 'documents': len(docs)}
         if any(dict(run, steps=0) != dict(this_input, steps=0) for run in trained_on):
             print(f'note: {args.load} was trained on {trained_on}, not only on {this_input}')
-        too_long = [doc for doc in train_docs if len(doc) >= config.block_size]
+        too_long = [len(doc) for doc in train_docs if len(doc) >= config.block_size]
         if too_long:
-            print(f'note: {len(too_long):,} training documents are longer than block_size - 1 = '
-                  f'{config.block_size - 1} characters, so their ends are never trained on '
-                  f'(--block-size {max(map(len, too_long)) + 1} would fit them)')
+            print(f'note: {len(too_long):,} docs do not fit block_size {config.block_size}: '
+                  f'their ends are never trained on (--block-size {max(too_long) + 1} fits them)')
 
         with efficiency(not args.reference) as notes:
             print(*notes, sep='\n')
 
-            # the training loop, from the step the run reached: Ctrl-C or SIGTERM stops it after
-            # the step in progress, keeping what it learned, and the run goes on
+            # train on from the step it reached; Ctrl-C or SIGTERM stops after the step in progress
             losses = []  # this run's, one a step
             along_the_way = []  # (step, loss, samples) after steps 1, a tenth and half the steps
             watch_rng = random.Random(args.seed + 1)  # apart from the final samples' generator
@@ -877,10 +867,7 @@ if __name__ == '__main__':
             if losses:  # what it learned from, as it was: each run that trained it
                 trained_on.append(dict(this_input, steps=len(losses)))
             if args.save is not None:
-                weights = {name: [[p.data for p in row] for row in matrix]
-                           for name, matrix in params.items()}
-                checkpoint = checkpoint_of(config, tokenizer.chars, weights, adam, steps,
-                                           trained_on)
+                checkpoint = checkpoint_of(config, tokenizer.chars, params, adam, steps, trained_on)
                 write(args.save, json.dumps(checkpoint))
                 print(f'saved the model to {args.save}')
 
@@ -889,9 +876,7 @@ if __name__ == '__main__':
             lines = {}  # the held-out loss, and what counting and guessing score there
             if held_out:
                 lines['held out'] = mean_surprise(held_out, tokenizer, params, config)
-                lines['letters'], lines['pairs'] = counting_losses(train_docs, held_out, tokenizer,
-                                                                   config.block_size)
-                lines['uniform'] = math.log(tokenizer.vocab_size)
+                lines |= baseline_losses(train_docs, held_out, tokenizer, config.block_size)
                 print(f"loss on {len(held_out)} held-out docs {lines['held out']:.4f}; counting "
                       f"in training docs: pairs {lines['pairs']:.4f}, letters "
                       f"{lines['letters']:.4f}; uniform {lines['uniform']:.4f}")
@@ -913,8 +898,7 @@ if __name__ == '__main__':
                 report.append(mirror(samples, lines['held out']))
                 print(report[-1])
 
-        # look inside (Part 1 as written, so that attention's weights can be kept), on the
-        # terminal and on the page of the run: a file, or under the notebook's cell
+        # look inside, with Part 1 as written so that attention's weights can be kept
         shown = tokenizer.chars + '.'  # by token id: BOS shown as .
         words = args.explain or [doc for doc in val_docs if len(doc) < config.block_size][:1]
         readings = [(word, read_along(word, tokenizer, params, config)) for word in words]
@@ -922,9 +906,9 @@ if __name__ == '__main__':
             print(f'\n{word!r} as the model reads it (. is BOS, the start and the end):')
             explain(rows, shown)
         if args.html is not None or in_ipython:
-            chart = loss_chart(adam['step'] - len(losses) + 1, losses, lines, along_the_way)
-            run_page = page(f"{facts}\nflags: {' '.join(sys.argv[1:] if script else [])}", chart
-                            if losses else '', readings, shown, params['wte'], '\n'.join(report))
+            chart = loss_chart(adam['step'], losses, lines, along_the_way) if losses else ''
+            run_page = page(f"{facts}\nflags: {' '.join(sys.argv[1:] if script else [])}", chart,
+                            readings, shown, params['wte'], '\n'.join(report))
             if args.html is not None:
                 write(args.html, run_page)
                 print(f'wrote the page of this run to {args.html}')
@@ -932,5 +916,5 @@ if __name__ == '__main__':
                 notebook = sys.modules['IPython.display']  # loaded wherever a notebook runs
                 notebook.display(notebook.HTML(run_page))
     finally:
-        for signum, handler in python_handlers.items():  # Python's own handling, back
+        for signum, handler in handlers.items():  # Python's own handling, back
             signal.signal(signum, handler)

@@ -140,10 +140,11 @@ def interpreters(args):
     first = args.python[0]
     for repeat in range(args.repeats):
         print(f'repeat {repeat + 1} of {args.repeats}', file=sys.stderr, flush=True)
-        reference.append(measure(first, steps=args.reference_steps, reference=True))
-        first_steps.append(measure(first, steps=args.reference_steps))
+        reference.append(measure(first, steps=args.reference_steps, reference=True,
+                                 eval_docs=args.eval_docs))
+        first_steps.append(measure(first, steps=args.reference_steps, eval_docs=args.eval_docs))
         for python in args.python:
-            results[python].append(measure(python, steps=args.steps))
+            results[python].append(measure(python, steps=args.steps, eval_docs=args.eval_docs))
             if args.default_run:
                 wall[python].append(default_run_seconds(python))
             if args.compare and python == first:

@@ -22,9 +22,8 @@ EVALUATION = re.compile('loss on .*')
 def a_checkpoint():  # the text that --save writes for a tiny model
     config = microgpt.Config(n_embd=8, n_head=2)
     params = microgpt.init_params(config, 3, random.Random(0))
-    weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
     adam = microgpt.adam_state(len(microgpt.flatten(params)))
-    return json.dumps(microgpt.checkpoint_of(config, 'ab', weights, adam, 10, []))
+    return json.dumps(microgpt.checkpoint_of(config, 'ab', params, adam, 10, []))
 
 
 class CheckpointTest(CliTest):
@@ -201,7 +200,7 @@ class TestDivergedTrainingSavesNothing(CheckpointTest):
         with open(path) as f:
             good = f.read()
         result = self.fails(*self.base, '--steps', '50', '--lr', '1e100', '--save', path,
-                            mentions='try a lower --lr than 1e+100')
+                            mentions='try --lr below 1e+100')
         self.assertRegex(result.stderr, r'diverged at step \d+ ')
         self.assertNotIn('step 5/50', result.stdout)  # stopped at once, not at the end
         with open(path) as f:
@@ -209,7 +208,7 @@ class TestDivergedTrainingSavesNothing(CheckpointTest):
 
     def test_part_1_whose_probability_rounds_to_0_stops_in_one_line_too(self):
         self.fails('--input', self.docs_path, '--steps', '60', '--lr', '0.5', '--reference',
-                   '--eval-docs', '0', '--samples', '0', mentions='try a lower --lr than 0.5')
+                   '--eval-docs', '0', '--samples', '0', mentions='try --lr below 0.5')
 
     def test_weights_that_are_not_finite_are_never_written_even_after_a_finite_loss(self):
         with open(microgpt.__file__, encoding='utf-8') as f:

@@ -110,8 +110,8 @@ class TestWhatNewcomersTripOn(CliTest):
         lines = self.path('lines.txt', ''.join(f'a sentence of forty characters, no. {i:04d}\n'
                                                for i in range(30)))
         out = self.ok('--input', lines, *SMALL, '--steps', '1', '--samples', '0')
-        self.assertIn('note: 27 training documents are longer than block_size - 1 = 7 characters'
-                      ', so their ends are never trained on (--block-size 41 would fit them)', out)
+        self.assertIn('note: 27 docs do not fit block_size 8: their ends are never trained on '
+                      '(--block-size 41 fits them)', out)
         self.assertLess(out.index('note: 27'), out.index('step 1/1'))
 
     def test_n_layer_0_is_a_model_of_embeddings_straight_to_the_logits(self):
@@ -125,7 +125,7 @@ class TestWhatNewcomersTripOn(CliTest):
         docs = [chars[i:i + 8] for i in range(0, len(chars), 8)]
         tokenizer = microgpt.Tokenizer.from_docs(docs)
         tracemalloc.start()
-        microgpt.counting_losses(docs, docs[:5], tokenizer, 16)
+        microgpt.baseline_losses(docs, docs[:5], tokenizer, 16)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         self.assertLess(peak, 20_000_000)  # a table of 20,001 x 20,001 counts would be 3 GB

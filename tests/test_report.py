@@ -80,7 +80,7 @@ class TestTheMirror(CliTest):
         for temperature in ('0.3', '1.5'):
             out = self.ok('--input', NAMES, *SMALL, '--steps', '200', '--eval-docs', '100',
                           '--samples', '12', '--temperature', temperature)
-            mirror = re.search(r'^mirror: its new names average a surprise of (\d\.\d\d), '
+            mirror = re.search(r'^mirror: its new names \(mean surprise (\d\.\d\d)\) are '
                                r'(as likely as|likelier than|less likely than) real names it '
                                r'never saw \((\d\.\d\d)\)', out, re.M)
             self.assertTrue(mirror, out)
@@ -96,7 +96,7 @@ class TestTheMirror(CliTest):
             self.assertEqual(mirror[2], word)
             words.add(word)
             unseen = sum(status == 'real, unseen' for _, status, _ in samples_of(out))
-            self.assertIn(f'not what is true: {unseen} samples are real names it never saw', out)
+            self.assertIn(f'not what is true: {unseen} samples are real but unseen.', out)
         self.assertEqual(words, {'likelier than', 'less likely than'})
 
     def test_a_sample_s_surprise_is_its_loss_as_a_document(self):

@@ -18,13 +18,16 @@ class TestTraining(unittest.TestCase):
         runs = []
         for _ in range(2):
             docs, tokenizer, config, params = names_setup(seed=7)
-            losses = microgpt.train(docs, tokenizer, params, config, 20, 0.01)
+            with efficiency():
+                losses = microgpt.train(docs, tokenizer, params, config, 20, 0.01)
             rng = random.Random(7)
             runs.append((losses, [microgpt.sample(params, config, tokenizer, rng, 0.5)
                                   for _ in range(5)]))
         self.assertEqual(runs[0], runs[1])
         docs, tokenizer, config, params = names_setup(seed=8)
-        self.assertNotEqual(microgpt.train(docs, tokenizer, params, config, 20, 0.01), runs[0][0])
+        with efficiency():
+            self.assertNotEqual(microgpt.train(docs, tokenizer, params, config, 20, 0.01),
+                                runs[0][0])
 
     def test_train_reports_each_step_as_it_goes_and_returns_the_losses_in_part_1_and_part_2(self):
         for on in (False, True):
@@ -48,11 +51,12 @@ class TestTraining(unittest.TestCase):
                 losses.append(loss)
                 if step == stop_at:
                     raise KeyboardInterrupt
-            try:
-                microgpt.train(docs, tokenizer, params, config, 10, 0.01, adam, on_step)
-            except KeyboardInterrupt:
-                self.assertEqual(adam['step'], 4)
-                microgpt.train(docs, tokenizer, params, config, 10, 0.01, adam, on_step)
+            with efficiency():
+                try:
+                    microgpt.train(docs, tokenizer, params, config, 10, 0.01, adam, on_step)
+                except KeyboardInterrupt:
+                    self.assertEqual(adam['step'], 4)
+                    microgpt.train(docs, tokenizer, params, config, 10, 0.01, adam, on_step)
             runs.append((losses, [p.data for p in microgpt.flatten(params)]))
         self.assertEqual(len(runs[0][0]), 10)
         self.assertEqual(runs[0], runs[1])

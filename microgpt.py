@@ -9,8 +9,7 @@ from dataclasses import dataclass
 # A GPT learns to continue text by guessing what comes next, over and over, a little better each
 # time. This one reads first names a letter at a time, and ends up inventing names of its own.
 # The sections come in the order a run meets them: documents, tokenizer, autograd, parameters,
-# model, loss, training, sampling; the main program at the end of the file calls them so. Nothing
-# here prints.
+# model, loss, training, sampling, as the main program at the end calls them. Nothing prints.
 
 # ---- Dataset ------------------------------------------------------------------------------------
 # First, something to learn from: a list of documents, in names.txt a first name a line. Some (a
@@ -102,6 +101,8 @@ class Value:
         stack = [(self, False)]
         while stack:
             node, children_done = stack.pop()
+            if node._children is None:  # freed by an earlier backward(), as below
+                raise RuntimeError('backward() already ran through this graph and freed it')
             if children_done:
                 order.append(node)
             elif node not in visited:
@@ -113,6 +114,9 @@ class Value:
         for node in reversed(order):
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * node.grad
+        for node in order:  # then, as in PyTorch, the graph is freed: its memory back at once
+            if node._children:
+                node._children = None
 
 # ---- Parameters ---------------------------------------------------------------------------------
 # Then a place for what the model will know: matrices of Values, random at first, which training
@@ -294,22 +298,23 @@ def sample(params, config, tokenizer, rng, temperature=0.5, prompt=''):
 # ==== Part 2: efficiency =========================================================================
 # A scalar autograd spends its time on its graph: each node made, each edge walked by backward().
 # Each stand-in below computes what a Part 1 function returns with fewer nodes or less work; its
-# comment gives its derivatives or why it is exact, and what a step costs without it (CPython
-# 3.11, `tests/bench.py --levers`). Each is bound to the source of the Part 1 pieces it does the
-# work of, as they read when tests/test_efficiency.py proved it equal to them: `with efficiency():`
-# puts in place only the stand-ins whose pieces still read so, and names each piece that differs.
+# comment gives its derivatives or why it is exact, and what a step costs with Part 1's function
+# in its place (CPython 3.11, `tests/bench.py --levers --steps 500`, medians of 3). Each is bound
+# to the source of the Part 1 pieces it does the work of, as they read when
+# tests/test_efficiency.py proved it equal to them: `with efficiency():` puts in place only the
+# stand-ins whose pieces still read so, and names each piece that differs.
 import gc, hashlib, inspect, io, sys, textwrap, tokenize
 from operator import mul
 
 # One node per output of a layer instead of 2n: y_i = sum_j w_ij x_j, dy_i/dw_ij = x_j,
-# dy_i/dx_j = w_ij.
+# dy_i/dx_j = w_ij. 4.75x (where gpt() calls linear: q, k, v, the output and lm_head).
 def linear_fused(x, w):
     x_data = [x_j.data for x_j in x]
     rows_data = [[w_ij.data for w_ij in row] for row in w]
     return [Value(sum(map(mul, row_data, x_data)), row + x, x_data + row_data)
             for row, row_data in zip(w, rows_data)]
 
-# The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n.
+# The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n. 1.07x.
 def rmsnorm_fused(x):
     x_data = [x_i.data for x_i in x]
     scale = (sum(map(mul, x_data, x_data)) / len(x) + 1e-5) ** -0.5
@@ -318,7 +323,7 @@ def rmsnorm_fused(x):
 
 # A head over T positions as T + head_dim nodes: out_j = sum_t p_t v_tj, p = softmax(s), s_t =
 # q.k_t / sqrt(head_dim); d out_j/d(q.k_t) = p_t (v_tj - out_j) / sqrt(head_dim), d out_j/d v_tj =
-# p_t. At head_dim 4, Part 1 makes ~24T nodes and ~41T edges, this T + 4 and 16T.
+# p_t. At head_dim 4, Part 1 makes ~24T nodes and ~41T edges, this T + 4 and 16T. 1.34x.
 def attention_fused(q, keys, values):
     dots = linear_fused(q, keys)  # q.k_t, one node each
     root = math.sqrt(len(q))
@@ -336,7 +341,7 @@ def attention_fused(q, keys, values):
     return head_out
 
 # The ReLU passes a positive unit as it is (slope 1) and makes the others exactly 0 (slope 0), so
-# fc2 can read the positive units only (about a third, once trained a little): the same numbers.
+# fc2 can read the positive units (about a third, once trained a little): the same numbers. 1.24x.
 def mlp_relu_skip(x, w_fc1, w_fc2):
     hidden = linear_fused(x, w_fc1)
     active_units = [j for j, h in enumerate(hidden) if h.data > 0]
@@ -344,7 +349,7 @@ def mlp_relu_skip(x, w_fc1, w_fc2):
     return linear_fused([hidden[j] for j in active_units], w_fc2_active)
 
 # Softmax and -log as one node, log(sum_i e^(x_i - m)) + m - x_target (m the max logit), with
-# d/dx_i = p_i - [i = target]; finite even where Part 1's p_target rounds to 0 and log fails.
+# d/dx_i = p_i - [i = target]; finite even where Part 1's p_target rounds to 0 and log fails. 1.10x
 def cross_entropy_fused(logits, target):
     logits_data = [logit.data for logit in logits]
     max_logit = max(logits_data)
@@ -353,11 +358,10 @@ def cross_entropy_fused(logits, target):
     loss = math.log(total) + max_logit - logits_data[target]
     return Value(loss, logits, [e / total - (i == target) for i, e in enumerate(exps)])
 
-# The tape: while train() runs as written, each new Value also goes onto a list. A Value is made
-# after those it is made from, so the list read backwards is an order for the chain rule, and
-# backward() needs no graph search (40% of a step). The chain rule along the tape is Part 1's when
-# a loss is the newest Value and is made of Values made since the previous backward(), as train()
-# makes them; backward() from any other Value searches as written.
+# The tape: while train() runs as written, each new Value also goes onto a list, made after those
+# it is made from, so the list read backwards orders the chain rule with no graph search: 2.00x.
+# That is Part 1's order when a loss is the newest Value and made of Values made since the last
+# backward(), as train() makes them; backward() from any other Value searches as written.
 tape = []
 
 def value_init_on_tape(self, data, children=(), local_grads=()):  # Value.__init__, onto the tape
@@ -377,6 +381,9 @@ def backward_on_tape(self):  # Value.backward, with the chain rule along the tap
         if grad:  # a zero adds nothing: behind a ReLU that is off, or not on the loss's graph
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * grad
+    for node in tape:  # freed as Part 1's backward() frees it
+        if node._children:
+            node._children = None
     tape.clear()
 
 def train_on_tape(*args, **kwargs):  # train() as written, on the tape
@@ -413,7 +420,7 @@ PROVEN = {  # each Part 1 piece's source_hash(), as tests/test_efficiency.py las
     'Value.__truediv__': 'f77f1a3f', 'Value.__pow__': 'd1a4a1ba', 'Value.__neg__': '3132e21a',
     'Value.log': '15827d5e', 'Value.exp': '54edade3', 'Value.relu': 'ba922417',
     'Value.__radd__': '788205f7', 'Value.__rmul__': 'a809c166', 'Value.__rsub__': 'c54e087c',
-    'Value.__rtruediv__': 'fb302905', 'Value.backward': '8eb6f5ff', 'param_shapes': 'dbeb39a2',
+    'Value.__rtruediv__': 'fb302905', 'Value.backward': '9a37576e', 'param_shapes': 'dbeb39a2',
     'init_params': '64716d79', 'flatten': '34cf8278', 'linear': '97b27778', 'rmsnorm': '18ab2dcb',
     'softmax': 'ec3e6f05', 'attention': 'af5b2129', 'mlp': '9d343fec', 'gpt': 'c20a9fe1',
     'cross_entropy': '2300ba10', 'document_loss': '4d6945ed', 'adam_update': '09c930e4',
@@ -440,14 +447,13 @@ def part_1_piece(piece):  # what 'mlp' or 'Value.__mul__' is bound to now
 
 class efficiency:
     """`with efficiency() as notes:` each stand-in in place of its Part 1 function while the pieces
-    it does the work of read as proven, and as before after; a note names each piece that differs.
-    on=False: Part 1 alone, as --reference runs it."""
+    it does the work of read as proven (a note names each that differs). on=False: Part 1 alone."""
     def __init__(self, on=True):
         self.on = on
     def __enter__(self):
         self.saved = {name: globals()[name] for name in STAND_INS}
         self.collector_paused = self.on and gc.isenabled() and sys.implementation.name == 'cpython'
-        if self.collector_paused:  # it would run often and find no cycle: refcounts free a graph
+        if self.collector_paused:  # it runs often, finds no cycle (refcounts free a graph): 1.22x
             gc.disable()
         if not self.on:
             return ['Part 1 alone (--reference): no stand-in from Part 2']

@@ -73,15 +73,34 @@ class TestSameNumbers(unittest.TestCase):
             microgpt.Value.backward = microgpt.backward_on_tape
             try:
                 x = microgpt.Value(2.0)
-                y = x * x
-                z = y + 1
-                y.backward()  # z is newer: y's graph is searched, not read off the tape
-                z.backward()  # the newest, but made before the previous backward(): searched
+                square = x * x
+                triple = x * 3
+                square.backward()  # triple is newer: square's graph is searched, not the tape read
+                triple.backward()  # the newest, but the tape was put away: searched too
             finally:
                 microgpt.Value.__init__ = microgpt.AS_WRITTEN['Value.__init__']
                 microgpt.Value.backward = microgpt.AS_WRITTEN['Value.backward']
-        self.assertEqual(x.grad, 4.0 + 8.0)  # as Part 1: z's backward adds y.grad (now 2) * 2x
+        self.assertEqual(x.grad, 4.0 + 3.0)
         self.assertEqual(microgpt.tape, [])
+
+    def test_the_tape_frees_a_losss_graph_as_part_1_does(self):
+        _, tokenizer, config, params = names_setup(seed=2, config=TWO_LAYERS)
+        for on in (False, True):
+            with efficiency(on):
+                microgpt.Value.__init__ = microgpt.value_init_on_tape if on else Value_init
+                microgpt.Value.backward = microgpt.backward_on_tape if on else Value_backward
+                try:
+                    loss = microgpt.document_loss('ava', tokenizer, params, config)
+                    loss.backward()
+                finally:
+                    microgpt.Value.__init__ = Value_init
+                    microgpt.Value.backward = Value_backward
+            with self.assertRaisesRegex(RuntimeError, 'freed'):
+                loss.backward()
+
+
+Value_init = microgpt.Value.__init__
+Value_backward = microgpt.Value.backward
 
 
 def part_1_pieces():

@@ -654,7 +654,8 @@ def mirror(samples, real):  # its own inventions against real names it never saw
     than = 'as likely as' if abs(gap) <= 0.1 else 'likelier than' if gap < 0 else 'less likely than'
     return (f'mirror: its new names (mean surprise {new:.2f}) are {than} real names it never saw '
             f'({real:.2f}); a temperature below 1 makes them likelier, 1 as likely, above 1 less. '
-            f'It knows what is plausible, not what is true: {unseen} samples are real but unseen.')
+            f'It knows what is plausible, not what is true: real but unseen, {unseen} of '
+            f'{len(samples)} samples.')
 
 def read_along(word, tokenizer, params, config):  # Part 1 as written, keeping attention's weights
     part_1_softmax = softmax
@@ -748,8 +749,9 @@ def main_directions(rows):  # rows on the two directions they vary most along (p
 
 def page(facts, chart, readings, shown, wte, report):  # the run, on one page
     points = main_directions([[w.data for w in row] for row in wte])
-    parts = [f'{PAGE_START}<style>body{{font:14px sans-serif}}</style><h1>microgpt: a run</h1>'
-             f'<p>{html.escape(facts)}</p>{chart}<h2>Samples</h2><pre>{html.escape(report)}</pre>']
+    parts = [f'{PAGE_START}<style>body{{font:14px sans-serif}} pre{{white-space:pre-wrap}}</style>'
+             f'<h1>microgpt: a run</h1><pre>{html.escape(facts)}</pre>{chart}<h2>Samples</h2>'
+             f'<pre>{html.escape(report)}</pre>']
     for word, rows in readings:
         letters = [shown[token] for token, _, _, _ in rows]
         guesses = [f'{shown[token]} → {shown[next_token]}' for token, next_token, _, _ in rows]

@@ -96,7 +96,7 @@ class TestTheMirror(CliTest):
             self.assertEqual(mirror[2], word)
             words.add(word)
             unseen = sum(status == 'real, unseen' for _, status, _ in samples_of(out))
-            self.assertIn(f'not what is true: {unseen} samples are real but unseen.', out)
+            self.assertIn(f'not what is true: real but unseen, {unseen} of 12 samples.', out)
         self.assertEqual(words, {'likelier than', 'less likely than'})
 
     def test_a_sample_s_surprise_is_its_loss_as_a_document(self):

@@ -101,8 +101,6 @@ class Value:
         stack = [(self, False)]
         while stack:
             node, children_done = stack.pop()
-            if node._children is None:  # freed by an earlier backward(), as below
-                raise RuntimeError('backward() already ran through this graph and freed it')
             if children_done:
                 order.append(node)
             elif node not in visited:
@@ -114,9 +112,6 @@ class Value:
         for node in reversed(order):
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * node.grad
-        for node in order:  # then, as in PyTorch, the graph is freed: its memory back at once
-            if node._children:
-                node._children = None
 
 # ---- Parameters ---------------------------------------------------------------------------------
 # Then a place for what the model will know: matrices of Values, random at first, which training
@@ -381,9 +376,6 @@ def backward_on_tape(self):  # Value.backward, with the chain rule along the tap
         if grad:  # a zero adds nothing: behind a ReLU that is off, or not on the loss's graph
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * grad
-    for node in tape:  # freed as Part 1's backward() frees it
-        if node._children:
-            node._children = None
     tape.clear()
 
 def train_on_tape(*args, **kwargs):  # train() as written, on the tape
@@ -420,7 +412,7 @@ PROVEN = {  # each Part 1 piece's source_hash(), as tests/test_efficiency.py las
     'Value.__truediv__': 'f77f1a3f', 'Value.__pow__': 'd1a4a1ba', 'Value.__neg__': '3132e21a',
     'Value.log': '15827d5e', 'Value.exp': '54edade3', 'Value.relu': 'ba922417',
     'Value.__radd__': '788205f7', 'Value.__rmul__': 'a809c166', 'Value.__rsub__': 'c54e087c',
-    'Value.__rtruediv__': 'fb302905', 'Value.backward': '9a37576e', 'param_shapes': 'dbeb39a2',
+    'Value.__rtruediv__': 'fb302905', 'Value.backward': '8eb6f5ff', 'param_shapes': 'dbeb39a2',
     'init_params': '64716d79', 'flatten': '34cf8278', 'linear': '97b27778', 'rmsnorm': '18ab2dcb',
     'softmax': 'ec3e6f05', 'attention': 'af5b2129', 'mlp': '9d343fec', 'gpt': 'c20a9fe1',
     'cross_entropy': '2300ba10', 'document_loss': '4d6945ed', 'adam_update': '09c930e4',
@@ -465,8 +457,8 @@ class efficiency:
         needs = {name: set(f'{pieces} {GRAPH_PIECES}'.split())
                  for name, (_, pieces) in STAND_INS.items()}
         in_place = [name for name in STAND_INS if not needs[name] & set(edited)]
-        notes = [f"Part 2's stand-ins for {', '.join(in_place) or 'nothing'}, proven equal to "
-                 'Part 1 as written (--reference: Part 1 alone)']
+        notes = [f"Part 2 stands in for {', '.join(in_place) or 'nothing'} (each proven equal to "
+                 'Part 1 as written; --reference: Part 1 alone)']
         for i, piece in enumerate(edited):  # what runs as written because of it (not its callers)
             if AS_WRITTEN[piece] in [AS_WRITTEN[other] for other in edited[:i]]:
                 continue  # Value.__radd__ is Value.__add__: named once
@@ -496,6 +488,7 @@ MAX_PARAMS = 10_000_000  # about a gigabyte of Values: a bigger model is refused
 LARGEST_WEIGHT = 1e50  # no training that works goes near it; below it, no step overflows a float
 CHECKPOINT_START = '{"format": "microgpt", "version": '  # how each file --save writes begins
 PAGE_START = '<!doctype html><meta charset="utf-8"><title>microgpt: a run</title>'  # each page
+RUN_DEFAULTS = {'steps': 1000, 'lr': 0.01, 'seed': 42, 'val_fraction': 0.1}  # how a run goes
 
 # ---- Flags and checks ---------------------------------------------------------------------------
 def parse_args(argv):
@@ -504,16 +497,16 @@ def parse_args(argv):
     flag = parser.add_argument
     # data
     flag('--input', metavar='PATH', help='one document a line (names.txt, here or beside this)')
-    flag('--val-fraction', type=float, default=0.1, metavar='X', help='share held out (0.1)')
+    flag('--val-fraction', type=float, metavar='X', help='share held out (0.1)')
     # model size (not with --load: a checkpoint has its own; the default in brackets)
     flag('--n-embd', type=int, metavar='N', help=f'width of a token vector ({Config.n_embd})')
     flag('--n-head', type=int, metavar='N', help=f'attention heads ({Config.n_head})')
     flag('--n-layer', type=int, metavar='N', help=f'transformer blocks, from 0 ({Config.n_layer})')
     flag('--block-size', type=int, metavar='N', help=f'longest context ({Config.block_size})')
-    # training
-    flag('--steps', type=int, metavar='N', help="train up to step N (1000, or the saved run's)")
-    flag('--lr', type=float, default=0.01, metavar='X', help='learning rate at step 1 (0.01)')
-    flag('--seed', type=int, default=42, metavar='N', help='random seed (42)')
+    # training (with --load: as the saved run went, unless given)
+    flag('--steps', type=int, metavar='N', help='train up to step N, a document a step (1000)')
+    flag('--lr', type=float, metavar='X', help='learning rate at step 1 (0.01)')
+    flag('--seed', type=int, metavar='N', help='random seed: the split, the weights, samples (42)')
     flag('--reference', action='store_true', help="Part 1 alone, without Part 2's stand-ins")
     # files: a new one, or one that this tool wrote
     flag('--save', metavar='PATH', help='save the model, to go on from with --load')
@@ -528,10 +521,11 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     counts = min(args.steps or 0, args.eval_docs, args.samples)
     rules = {'--steps, --eval-docs and --samples cannot be below 0': counts >= 0,
-             '--lr must be a positive number': 0 < args.lr < math.inf,  # so that nan fails too
+             '--lr must be a positive number': 0 < (args.lr or 1) < math.inf,  # nan fails too
              '--temperature must be from 1e-6 to 1e6': 1e-6 <= args.temperature <= 1e6,
-             '--val-fraction must be at least 0 and below 1': 0 <= args.val_fraction < 1,
-             'a path cannot be empty': '' not in (args.input, args.save, args.load, args.html)}
+             '--val-fraction must be at least 0 and below 1': 0 <= (args.val_fraction or 0) < 1,
+             'a path cannot be empty': '' not in (args.input, args.save, args.load, args.html),
+             '--save and --html cannot name one file': args.save is None or args.save != args.html}
     for problem, kept in rules.items():
         if not kept:
             fail(problem)
@@ -575,10 +569,10 @@ def write(path, text):  # beside path, then renamed over it: a write cut short l
             os.remove(path + '.tmp')
 
 # ---- Checkpoints --------------------------------------------------------------------------------
-def checkpoint_of(config, chars, params, adam, steps, trained_on):  # what --save writes
+def checkpoint_of(config, chars, params, adam, run, trained_on):  # what --save writes
     weights = {name: [[p.data for p in row] for row in matrix] for name, matrix in params.items()}
     return {'format': 'microgpt', 'version': 3, 'config': vars(config), 'chars': chars,
-            'trained_on': trained_on, 'steps': steps, 'adam': adam, 'weights': weights}
+            'trained_on': trained_on, 'run': run, 'adam': adam, 'weights': weights}
 
 def form(value):  # its types, with the keys of its dicts and the lengths of its lists
     if isinstance(value, dict):
@@ -587,7 +581,7 @@ def form(value):  # its types, with the keys of its dicts and the lengths of its
 
 def load_checkpoint(path):  # all of it checked, its size before anything is built from it
     if not written_here(path, CHECKPOINT_START):
-        fail(f'--load {path}: not a checkpoint that --save wrote')
+        fail(f'--load {path}: no checkpoint that --save wrote is there')
     try:
         checkpoint = json.loads(pathlib.Path(path).read_text(encoding='utf-8'))
     except ValueError as e:  # not UTF-8, or not JSON
@@ -605,14 +599,15 @@ def load_checkpoint(path):  # all of it checked, its size before anything is bui
     zeros = {name: [[Value(0.0)] * cols] * rows for name, (rows, cols) in shapes.items()}
     run = {'input': '', 'documents': 0, 'steps': 0}
     adam = adam_state(sum(rows * cols for rows, cols in shapes.values()))
-    if form(checkpoint) != form(checkpoint_of(config, '', zeros, adam, 0, [run] * len(runs))):
+    expected = checkpoint_of(config, '', zeros, adam, RUN_DEFAULTS, [run] * len(runs))
+    if form(checkpoint) != form(expected):
         fail(f'--load {path}: not in full what --save writes for a model of {config}')
     adam = checkpoint['adam']
     weights = checkpoint['weights']  # and nan fails the test below, as it fails every comparison
     if not all(abs(x) <= LARGEST_WEIGHT for x in flatten(weights) + adam['m'] + adam['v']):
         fail(f"--load {path}: a weight or one of Adam's moments is beyond {LARGEST_WEIGHT:g}")
     params = {name: [[Value(x) for x in row] for row in matrix] for name, matrix in weights.items()}
-    return config, tokenizer, params, adam, checkpoint['steps'], runs
+    return config, tokenizer, params, adam, checkpoint['run'], runs
 
 # ---- Stops, and reports: the loss in context, the mirror, --explain ----------------------------
 def stop(signum, frame):  # Ctrl-C or SIGTERM: in training, after the step in progress; else now
@@ -684,6 +679,9 @@ def explain(rows, shown):  # the next-token table, then where each head looks, i
         print(f'{shown[token]} → {shown[next_token]}  p {probs[next_token]:.4f}  surprise '
               f'{surprise:5.2f} | it expected most: {expected}')
     letters = ''.join(shown[token] for token, _, _, _ in rows)
+    if not rows[0][3]:  # no layer, or an attention of one's own that calls no softmax
+        print('no attention weights to show (no layer, or an attention that calls no softmax)')
+        return
     print('each head, a row for each position: the positions it reads, darker weighs more (·░▒▓█)')
     print(' ', ' | '.join([letters] * len(rows[0][3])))
     for token, _, _, heads in rows:
@@ -702,10 +700,10 @@ def scaled(value, values, start, size):  # where value falls on an axis that spa
 
 def loss_chart(last_step, losses, lines, along_the_way):  # and each of lines, dashed
     steps = [last_step - len(losses) + 1, last_step]
-    span = [min(losses + [*lines.values()]) - 0.1, max(losses + [*lines.values()])]
-    x = lambda step: scaled(step, steps, 50, 540)
-    y = lambda loss: 230 - scaled(loss, span, 0, 210)
     running = [fmean(losses[max(0, i - 99):i + 1]) for i in range(len(losses))]  # of 100 steps
+    span = [min(losses + [*lines.values()]) - 0.1, max(running + [*lines.values()]) + 0.3]
+    x = lambda step: scaled(step, steps, 50, 540)
+    y = lambda loss: 230 - scaled(loss, span, 0, 210)  # a spike above span[1] is cut off
     shapes = [caption(320, 258, 'training step'), caption(2, 12, 'loss (nats)', 'start')]
     shapes += [caption(x(step), 246, str(step)) for step in steps]
     shapes += [caption(45, y(loss) + 4, f'{loss:.1f}', 'end') for loss in span]
@@ -719,19 +717,21 @@ def loss_chart(last_step, losses, lines, along_the_way):  # and each of lines, d
                       'stroke-dasharray="4"/>')
         shapes.append(caption(596, label_y, f'{name} {value:.2f}', 'start'))
     for step, loss, names in along_the_way:
-        shapes.append(caption(x(step), y(loss) - 6, ' '.join(names)[:40], 'start'))
+        shapes.append(caption(x(step), y(min(loss, span[1])) - 6, ' '.join(names[:2]), 'start'))
     return svg(760, 264, 'the loss as it trained', shapes)
 
 def grid(row_labels, col_labels, cells, size, title):  # a cell: (shade, width, words)
     shapes = [caption(2, 28 + 16 * row, label, 'start') for row, label in enumerate(row_labels)]
-    shapes += [caption(50 + size * col, 12, label, 'start') for col, label in enumerate(col_labels)]
+    shapes += [caption(62 + size * col, 12, label, 'start') for col, label in enumerate(col_labels)]
     for row, row_cells in enumerate(cells):
         for col, (shade, width, words) in enumerate(row_cells):
-            shapes.append(f'<rect x="{48 + size * col}" y="{17 + 16 * row}" height="15" width="'
-                          f'{(size - 2) * width:.1f}" fill="#08519c" fill-opacity="{shade:.3f}"/>'
-                          + caption(50 + size * col, 28 + 16 * row, words, 'start'))
+            bar_start = 38 if words else 0  # a bar after its words
+            shapes.append(f'<rect x="{60 + size * col + bar_start}" y="{17 + 16 * row}" height="15"'
+                          f' width="{(size - 2 - bar_start) * width:.1f}" fill="#08519c" '
+                          f'fill-opacity="{shade:.3f}"/>' + caption(62 + size * col, 28 + 16 * row,
+                                                                     words, 'start'))
     shapes.append(caption(2, 32 + 16 * len(cells), title, 'start'))
-    return svg(50 + size * len(col_labels), 38 + 16 * len(cells), title, shapes)
+    return svg(62 + size * len(col_labels), 38 + 16 * len(cells), title, shapes)
 
 def main_directions(rows):  # rows on the two directions they vary most along (power iteration)
     centered = [[x - fmean(column) for x, column in zip(row, zip(*rows))] for row in rows]
@@ -762,7 +762,8 @@ def page(facts, chart, readings, shown, wte, report):  # the run, on one page
         parts.append(grid(guesses, ['likeliest', '2nd', '3rd', '4th', '5th'], [
             [(1 if j == next_token else 0.35, probs[j], f'{shown[j]} {probs[j]:.2f}')
              for j in sorted(range(len(probs)), key=lambda j: -probs[j])[:5]]
-            for _, next_token, probs, _ in rows], 80, 'what it expects next (dark: the truth)'))
+            for _, next_token, probs, _ in rows], 80, 'what it expects next (dark: the true next '
+                                                      'token, when among the five)'))
     shapes = [caption(scaled(x, [p[0] for p in points], 40, 300),
                       scaled(y, [p[1] for p in points], 20, 260), ch)
               for (x, y), ch in zip(points, shown)]
@@ -796,18 +797,23 @@ if __name__ == '__main__':
             fail(f'--input {input_path}: cannot read it as UTF-8 text ({type(e).__name__})')
         if not docs:
             fail(f'--input {input_path}: no documents in it')
-        train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
 
-        # the tokenizer and the parameters: from --load, with Adam's state, or new
+        # the tokenizer and the parameters: from --load, with Adam's state and the run's settings,
+        # or new
         sizes = {name: vars(args)[name] for name in vars(Config()) if vars(args)[name] is not None}
         if args.load is not None and sizes:  # size flags given
             fail('--load and the size flags: a checkpoint has its own size')
         if args.load is not None:
-            config, tokenizer, params, adam, schedule, trained_on = load_checkpoint(args.load)
+            config, tokenizer, params, adam, run, trained_on = load_checkpoint(args.load)
         else:
             config = Config(**sizes)
             tokenizer = Tokenizer.from_docs(docs)
             check_size(config, tokenizer.vocab_size)
+            run = RUN_DEFAULTS
+        for name, value in run.items():  # a flag given, else as the saved run went
+            if vars(args)[name] is None:
+                vars(args)[name] = value
+        train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
         try:
             tokenizer.encode(''.join(docs) + args.prompt + ''.join(args.explain))
         except ValueError as e:
@@ -821,16 +827,19 @@ if __name__ == '__main__':
         if args.load is None:
             params = init_params(config, tokenizer.vocab_size, random.Random(args.seed))
             adam = adam_state(len(flatten(params)))
-            schedule = 1000
             trained_on = []
-        steps = schedule if args.steps is None else args.steps  # the learning rate falls over it
+        steps = args.steps  # the learning rate falls over them
         facts = (f'dataset: {len(docs):,} documents in {input_path}, {len(train_docs):,} + '
                  f'{len(val_docs):,} distinct (train + held out), {len(tokenizer.chars)} '
                  f'characters + BOS\nmodel: {len(flatten(params)):,} parameters, {config}')
         print(facts)
         this_input = {'input': os.path.basename(input_path), 'documents': len(docs)}
-        if any(dict(run, steps=0) != dict(this_input, steps=0) for run in trained_on):
-            print(f'note: {args.load} was trained on {trained_on}, not only on {this_input}')
+        elsewhere = [f"{run['steps']} steps on {run['input']} ({run['documents']:,} documents)"
+                     for run in trained_on if dict(run, steps=0) != dict(this_input, steps=0)]
+        if elsewhere:
+            print(f"note: {args.load} was trained for {', '.join(elsewhere)} too")
+        if adam['step'] >= steps > 0:
+            print(f"note: the run is at step {adam['step']} of {steps}: a larger --steps goes on")
         too_long = [len(doc) for doc in train_docs if len(doc) >= config.block_size]
         if too_long:
             print(f'note: {len(too_long):,} docs do not fit block_size {config.block_size}: '
@@ -875,7 +884,8 @@ if __name__ == '__main__':
             if losses:  # what it learned from, as it was: each run that trained it
                 trained_on.append(dict(this_input, steps=len(losses)))
             if args.save is not None:
-                checkpoint = checkpoint_of(config, tokenizer.chars, params, adam, steps, trained_on)
+                run = {name: vars(args)[name] for name in RUN_DEFAULTS}
+                checkpoint = checkpoint_of(config, tokenizer.chars, params, adam, run, trained_on)
                 write(args.save, json.dumps(checkpoint))
                 print(f'saved the model to {args.save}')
 
@@ -908,12 +918,14 @@ if __name__ == '__main__':
 
         # look inside, with Part 1 as written so that attention's weights can be kept
         shown = tokenizer.chars + '.'  # by token id: BOS shown as .
-        words = args.explain or [doc for doc in val_docs if len(doc) < config.block_size][:1]
+        page_wanted = args.html is not None or in_ipython
+        held_out_word = [doc for doc in val_docs if len(doc) < config.block_size][:1]
+        words = args.explain or (held_out_word if page_wanted else [])
         readings = [(word, read_along(word, tokenizer, params, config)) for word in words]
         for word, rows in readings[:len(args.explain)]:
             print(f'\n{word!r} as the model reads it (. is BOS, the start and the end):')
             explain(rows, shown)
-        if args.html is not None or in_ipython:
+        if page_wanted:
             chart = loss_chart(adam['step'], losses, lines, along_the_way) if losses else ''
             run_page = page(f"{facts}\nflags: {' '.join(sys.argv[1:] if script else [])}", chart,
                             readings, shown, params['wte'], '\n'.join(report))

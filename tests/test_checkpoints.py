@@ -14,7 +14,7 @@ import sys
 import unittest
 from unittest import mock
 
-from tests.helpers import SCRIPT, CliTest, microgpt, samples_of
+from tests.helpers import SCRIPT, SMALL, CliTest, microgpt, samples_of
 
 EVALUATION = re.compile('loss on .*')
 
@@ -61,7 +61,9 @@ class TestSaveThenLoad(CheckpointTest):
                                                 'block_size': 8})
         self.assertEqual(checkpoint['trained_on'], [{'input': 'docs.txt', 'documents': 300,
                                                      'steps': 30}])
-        self.assertEqual((checkpoint['steps'], checkpoint['adam']['step']), (30, 30))
+        self.assertEqual(checkpoint['run'], {'steps': 30, 'lr': 0.01, 'seed': 42,
+                                             'val_fraction': 0.1})
+        self.assertEqual(checkpoint['adam']['step'], 30)
 
     def test_a_run_stopped_by_ctrl_c_and_resumed_ends_as_one_that_never_stopped(self):
         whole = self.ok(*self.base, '--steps', '300', '--save', self.path('whole.json'))
@@ -104,7 +106,7 @@ class TestSaveThenLoad(CheckpointTest):
         other = self.path('other.txt', 'anna\nbob\ncecilia\ndave\n')
         out = self.ok('--input', other, '--load', path, '--steps', '0', '--samples', '1',
                       '--save', path)  # loaded and saved on other.txt, but not trained on it
-        self.assertIn(f"note: {path} was trained on [{{'input': 'docs.txt'", out)
+        self.assertIn(f'note: {path} was trained for 30 steps on docs.txt (300 documents) too', out)
         self.assertEqual(self.trained_on(path), [{'input': 'docs.txt', 'documents': 300,
                                                   'steps': 30}])
         self.assertNotIn('was trained on', self.ok('--input', self.docs_path, '--load', path,
@@ -113,6 +115,20 @@ class TestSaveThenLoad(CheckpointTest):
         self.assertEqual(self.trained_on(path), [
             {'input': 'docs.txt', 'documents': 300, 'steps': 30},
             {'input': 'other.txt', 'documents': 4, 'steps': 5}])
+
+    def test_load_goes_on_with_the_saved_runs_steps_lr_seed_and_split_unless_given(self):
+        path = self.path('run.json')
+        flags = ['--input', self.docs_path, *SMALL, '--eval-docs', '20', '--samples', '3']
+        whole = self.ok(*flags, '--steps', '40', '--lr', '0.03', '--seed', '7',
+                        '--val-fraction', '0.2')
+        self.ok(*flags, '--steps', '40', '--lr', '0.03', '--seed', '7', '--val-fraction', '0.2',
+                '--save', path)
+        again = self.ok('--input', self.docs_path, '--load', path, '--eval-docs', '20',
+                        '--samples', '3')  # nothing repeated: the saved run's own settings
+        self.assertIn('note: the run is at step 40 of 40: a larger --steps goes on', again)
+        self.assertEqual(EVALUATION.findall(again), EVALUATION.findall(whole))
+        self.assertEqual(samples_of(again), samples_of(whole))
+        self.assertIn('240 + 60 distinct', again)  # the saved run's held-out share
 
     def test_a_checkpoint_of_the_previous_version_is_refused_in_one_line(self):
         old = self.variant('old.json', lambda c: c.update(version=2))
@@ -249,8 +265,8 @@ class TestAModelWhoseProbabilitiesRoundTo0(CheckpointTest):
 class TestCheckpointsAreCheckedInFull(CheckpointTest):
     def test_broken_checkpoints_end_in_one_line(self):
         cases = [
-            (self.path('missing.json'), 'not a checkpoint that --save wrote'),
-            (self.path('other.json', '{"format": "other"}'), 'not a checkpoint that --save wrote'),
+            (self.path('missing.json'), 'no checkpoint that --save wrote is there'),
+            (self.path('other.json', '{"format": "other"}'), 'no checkpoint that --save wrote'),
             (self.path('cut.json', microgpt.CHECKPOINT_START + '3, "con'), 'cannot be read'),
             (self.variant('config.json', lambda c: c['config'].update(n_head=3)),
              'n_head dividing n_embd'),

@@ -16,7 +16,7 @@ class TestFlags(CliTest):
                      '--load', '--eval-docs', '--samples', '--temperature', '--prompt',
                      '--explain'):
             self.assertIn(flag, out)
-        for default in ('(0.1)', '(16)', '(4)', '(1)', '(1000,', '(0.01)', '(42)', '(500)',
+        for default in ('(0.1)', '(16)', '(4)', '(1)', '(1000)', '(0.01)', '(42)', '(500)',
                         '(20)', '(0.5)', '(names.txt,'):
             self.assertIn(default, out)
 
@@ -140,6 +140,7 @@ class TestBadFlagsAndFiles(CliTest):
                 (['--n-layer', '-1'], 'n_layer from 0'), (['--block-size', '0'], 'sizes from 1'),
                 (['--save', ''], 'a path cannot be empty'), (['--load', ''], 'cannot be empty'),
                 (['--html', ''], 'a path cannot be empty'),
+                (['--save', 'same.out', '--html', 'same.out'], 'cannot name one file'),
                 (['--n-embd', '10', '--n-head', '4'], 'n_head dividing n_embd'),
                 (['--n-embd', '2048', '--n-layer', '4'], '10,000,000 parameters at most'),
                 (['--temperature', '0'], '--temperature'), (['--temperature', 'nan'], 'from 1e-6'),

@@ -64,6 +64,10 @@ class TestAttentionInTheTerminal(TestExplain):
 
 
 class TestExplainFlag(CliTest):
+    def test_an_attention_that_calls_no_softmax_shows_no_weights_and_says_so(self):
+        out = self.ok(*self.base, '--steps', '3', '--n-layer', '0', '--explain', 'ann')
+        self.assertIn('no attention weights to show', out)
+
     def test_explain_after_loading_explains_each_word_and_stays_within_100_columns(self):
         path = self.path('model.json')
         self.ok(*self.base, '--steps', '20', '--save', path)

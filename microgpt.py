@@ -725,7 +725,7 @@ def grid(row_labels, col_labels, cells, size, title):  # a cell: (shade, width, 
     shapes += [caption(62 + size * col, 12, label, 'start') for col, label in enumerate(col_labels)]
     for row, row_cells in enumerate(cells):
         for col, (shade, width, words) in enumerate(row_cells):
-            bar_start = 38 if words else 0  # a bar after its words
+            bar_start = 44 if words else 0  # a bar after its words
             shapes.append(f'<rect x="{60 + size * col + bar_start}" y="{17 + 16 * row}" height="15"'
                           f' width="{(size - 2 - bar_start) * width:.1f}" fill="#08519c" '
                           f'fill-opacity="{shade:.3f}"/>' + caption(62 + size * col, 28 + 16 * row,

@@ -265,6 +265,7 @@ def train(docs, tokenizer, params, config, steps, lr, adam=None, on_step=None):
         losses.append(loss.data)
         if on_step:
             on_step(step + 1, loss.data)
+        del loss  # its graph goes now, before the next step builds another beside it
     return losses
 
 def mean_loss(docs, tokenizer, params, config):  # how well the model predicts these documents
@@ -416,7 +417,7 @@ PROVEN = {  # each Part 1 piece's source_hash(), as tests/test_efficiency.py las
     'init_params': '64716d79', 'flatten': '34cf8278', 'linear': '97b27778', 'rmsnorm': '18ab2dcb',
     'softmax': 'ec3e6f05', 'attention': 'af5b2129', 'mlp': '9d343fec', 'gpt': 'c20a9fe1',
     'cross_entropy': '2300ba10', 'document_loss': '4d6945ed', 'adam_update': '09c930e4',
-    'adam_state': '182f9b8c', 'train': '99be1f61', 'mean_loss': 'fc3d4aae', 'sample': '58698571'
+    'adam_state': '182f9b8c', 'train': '8afcc08a', 'mean_loss': 'fc3d4aae', 'sample': '58698571'
 }
 AS_WRITTEN = {}  # each Part 1 piece as `with efficiency():` found it
 

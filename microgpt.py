@@ -303,14 +303,14 @@ import gc, hashlib, inspect, io, sys, textwrap, tokenize
 from operator import mul
 
 # One node per output of a layer instead of 2n: y_i = sum_j w_ij x_j, dy_i/dw_ij = x_j,
-# dy_i/dx_j = w_ij. 4.75x (where gpt() calls linear: q, k, v, the output and lm_head).
+# dy_i/dx_j = w_ij. 3.24x (where gpt() calls linear: q, k, v, the output and lm_head).
 def linear_fused(x, w):
     x_data = [x_j.data for x_j in x]
     rows_data = [[w_ij.data for w_ij in row] for row in w]
     return [Value(sum(map(mul, row_data, x_data)), row + x, x_data + row_data)
             for row, row_data in zip(w, rows_data)]
 
-# The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n. 1.07x.
+# The scale as one node: s = (sum_j x_j^2 / n + 1e-5)^-1/2, ds/dx_j = -x_j s^3 / n. 1.08x.
 def rmsnorm_fused(x):
     x_data = [x_i.data for x_i in x]
     scale = (sum(map(mul, x_data, x_data)) / len(x) + 1e-5) ** -0.5
@@ -319,7 +319,7 @@ def rmsnorm_fused(x):
 
 # A head over T positions as T + head_dim nodes: out_j = sum_t p_t v_tj, p = softmax(s), s_t =
 # q.k_t / sqrt(head_dim); d out_j/d(q.k_t) = p_t (v_tj - out_j) / sqrt(head_dim), d out_j/d v_tj =
-# p_t. At head_dim 4, Part 1 makes ~24T nodes and ~41T edges, this T + 4 and 16T. 1.34x.
+# p_t. At head_dim 4, Part 1 makes ~24T nodes and ~41T edges, this T + 4 and 16T. 1.26x.
 def attention_fused(q, keys, values):
     dots = linear_fused(q, keys)  # q.k_t, one node each
     root = math.sqrt(len(q))
@@ -337,7 +337,7 @@ def attention_fused(q, keys, values):
     return head_out
 
 # The ReLU passes a positive unit as it is (slope 1) and makes the others exactly 0 (slope 0), so
-# fc2 can read the positive units (about a third, once trained a little): the same numbers. 1.24x.
+# fc2 can read the positive units (about a third, once trained a little): the same numbers. 1.17x.
 def mlp_relu_skip(x, w_fc1, w_fc2):
     hidden = linear_fused(x, w_fc1)
     active_units = [j for j, h in enumerate(hidden) if h.data > 0]
@@ -345,7 +345,7 @@ def mlp_relu_skip(x, w_fc1, w_fc2):
     return linear_fused([hidden[j] for j in active_units], w_fc2_active)
 
 # Softmax and -log as one node, log(sum_i e^(x_i - m)) + m - x_target (m the max logit), with
-# d/dx_i = p_i - [i = target]; finite even where Part 1's p_target rounds to 0 and log fails. 1.10x
+# d/dx_i = p_i - [i = target]; finite even where Part 1's p_target rounds to 0 and log fails. 1.12x
 def cross_entropy_fused(logits, target):
     logits_data = [logit.data for logit in logits]
     max_logit = max(logits_data)
@@ -355,7 +355,7 @@ def cross_entropy_fused(logits, target):
     return Value(loss, logits, [e / total - (i == target) for i, e in enumerate(exps)])
 
 # The tape: while train() runs as written, each new Value also goes onto a list, made after those
-# it is made from, so the list read backwards orders the chain rule with no graph search: 2.00x.
+# it is made from, so the list read backwards orders the chain rule with no graph search: 1.90x.
 # That is Part 1's order when a loss is the newest Value and made of Values made since the last
 # backward(), as train() makes them; backward() from any other Value searches as written.
 tape = []
@@ -446,7 +446,7 @@ class efficiency:
     def __enter__(self):
         self.saved = {name: globals()[name] for name in STAND_INS}
         self.collector_paused = self.on and gc.isenabled() and sys.implementation.name == 'cpython'
-        if self.collector_paused:  # it runs often, finds no cycle (refcounts free a graph): 1.22x
+        if self.collector_paused:  # it runs often, finds no cycle (refcounts free a graph): 1.17x
             gc.disable()
         if not self.on:
             return ['Part 1 alone (--reference): no stand-in from Part 2']

@@ -38,7 +38,7 @@ class Tokenizer:
     def from_docs(cls, docs):  # every character that occurs, sorted
         return cls(''.join(sorted(set(''.join(docs)))))
     def encode(self, text):
-        unknown = ''.join(sorted(set(text) - self.ids.keys()))
+        unknown = ''.join(sorted(set(text).difference(self.ids)))
         if unknown:
             raise ValueError(f'{unknown!r} is not in the vocabulary {self.chars!r}')
         return [self.ids[ch] for ch in text]
@@ -407,7 +407,7 @@ STAND_INS = {  # Part 1's name: (its stand-in, the Part 1 pieces whose work the 
 GRAPH_PIECES = 'Value.__init__ Value.backward'  # each stand-in makes or walks a graph its own way
 PROVEN = {  # each Part 1 piece's source_hash(), as tests/test_efficiency.py last proved Part 2
     'load_docs': '37eadbcf', 'split_docs': 'c025081c', 'Tokenizer.__init__': '1344cbd6',
-    'Tokenizer.from_docs': '2b37d90a', 'Tokenizer.encode': '4cf0ab02',
+    'Tokenizer.from_docs': '2b37d90a', 'Tokenizer.encode': '49e6a6f7',
     'Tokenizer.decode': 'd6f3c320', 'Value.__init__': 'f17a9aa0', 'Value.__repr__': 'd6a71c18',
     'Value.__add__': '788205f7', 'Value.__sub__': 'd2485cbf', 'Value.__mul__': 'a809c166',
     'Value.__truediv__': 'f77f1a3f', 'Value.__pow__': 'd1a4a1ba', 'Value.__neg__': '3132e21a',

@@ -120,7 +120,7 @@ class TestWhatNewcomersTripOn(CliTest):
                       'n_layer=0, block_size=8)', out)
         self.assertRegex(out, r'loss on 20 held-out docs \d\.\d{4};')
 
-    def test_counting_letter_pairs_takes_memory_for_the_pairs_that_occur_not_the_vocab_squared(self):
+    def test_counting_letter_pairs_takes_memory_for_the_pairs_that_occur_not_vocab_squared(self):
         chars = ''.join(map(chr, range(0x4e00, 0x4e00 + 20000)))  # 20,000 distinct characters
         docs = [chars[i:i + 8] for i in range(0, len(chars), 8)]
         tokenizer = microgpt.Tokenizer.from_docs(docs)

@@ -211,12 +211,13 @@ class TestEfficiency(unittest.TestCase):
                                  'without Part 2'])
 
 
-# A learner's edits to Part 1, each in a copy of the file: (the piece, what it says, what it becomes)
+# A learner's edits to Part 1, each in a copy of the file: (piece, what it says, what it becomes)
 EDITS = [
     ('train', '        lr_now = lr * (1 - step / steps)\n',
      '        lr_now = lr * 0.5 * (1 + math.cos(math.pi * step / steps))  # cosine\n'),
     ('mlp', '    hidden = [h.relu() for h in hidden]\n',
-     '    hidden = [h.relu() for h in hidden]\n    print("mlp", sum(h.data > 0 for h in hidden))\n'),
+     '    hidden = [h.relu() for h in hidden]\n'
+     '    print("mlp", sum(h.data > 0 for h in hidden))\n'),
     ('adam_update', '        p.grad = 0.0  # backward()',
      '        print("adam", i) if i % 1000 == 0 else None\n        p.grad = 0.0  # backward()'),
     ('Value.__mul__', '(self, other), (other.data, self.data))',
@@ -227,7 +228,8 @@ EDITS = [
      '    hidden = [h * (1 / (1 + (-h).exp())) for h in hidden]  # SiLU: h sigmoid(h)\n'),
     ('attention', '/ math.sqrt(head_dim) for k in keys]', '/ head_dim for k in keys]'),
     ('mlp', '    hidden = [h.relu() for h in hidden]\n',
-     '    hidden = [h.relu() for h in hidden]\n    ACTIVE.append(sum(h.data > 0 for h in hidden))\n'),
+     '    hidden = [h.relu() for h in hidden]\n'
+     '    ACTIVE.append(sum(h.data > 0 for h in hidden))\n'),
 ]
 FLAGS = ['--input', NAMES, '--steps', '5', '--eval-docs', '10', '--samples', '3', '--n-embd', '8',
          '--n-head', '2', '--block-size', '8']
@@ -260,7 +262,8 @@ class TestAnEditToPart1RunsAsWritten(unittest.TestCase):
                 copy = copy.replace('# ---- Dataset', 'ACTIVE = []\n\n# ---- Dataset')
                 copy += "    print('ACTIVE', len(ACTIVE), sum(ACTIVE))\n"
             edited.append(copy)
-        runs = [(source, ())] + [(copy, flags) for copy in edited for flags in ((), ('--reference',))]
+        both = ((), ('--reference',))
+        runs = [(source, ())] + [(copy, flags) for copy in edited for flags in both]
         with ThreadPoolExecutor(2) as pool:  # two runs at a time, one a core
             outputs = list(pool.map(lambda run: self.run_copy(run[0], *run[1]), runs))
         unedited = outputs[0]

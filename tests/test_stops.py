@@ -35,8 +35,8 @@ class TestStops(CliTest):
                 out, err = proc.communicate(timeout=60)
                 self.assertEqual(proc.returncode, 0, err)
                 self.assertEqual(err, '')
-                self.assertRegex(out, rf'stopped after step (\d+) by {signum.name}: keeping what it '
-                                      'learned')
+                stopped = rf'stopped after step (\d+) by {signum.name}: keeping what it learned'
+                self.assertRegex(out, stopped)
                 self.assertIn('saved the model to', out)
                 self.assertIn('loss on 10 held-out docs', out)
                 self.assertEqual(len(samples_of(out)), 2)
@@ -84,7 +84,8 @@ class TestStops(CliTest):
         self.assertEqual(out, '')
 
     def test_after_the_run_python_i_has_pythons_own_signal_handling_again(self):
-        check = ('import signal\nprint(signal.getsignal(signal.SIGINT) is signal.default_int_handler,'
+        check = ('import signal\nprint('
+                 'signal.getsignal(signal.SIGINT) is signal.default_int_handler,'
                  ' signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,'
                  ' signal.getsignal(signal.SIGPIPE) is signal.SIG_IGN)\n')
         result = subprocess.run([sys.executable, '-i', SCRIPT, *self.base, '--steps', '2'],

@@ -93,6 +93,7 @@ class Value:
         return Value(other) / self
 
     def backward(self):  # adds d(self)/d(v) to v.grad for every Value v that self was made from
+        # (from grads of 0: a second call, as in micrograd, also passes on what the first left)
         # An order in which each Value comes after all it was made from. Our own stack, not
         # recursion: the graph is 277 deep at the default size but 2,758 at n_embd 64 with 4
         # layers, past Python's recursion limit of 1,000.
@@ -786,7 +787,19 @@ if __name__ == '__main__':
     if script and not in_ipython:  # `| head` ends the run quietly
         handlers[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        # the documents (names.txt here, else the one beside this file), every input checked
+        # how the run goes: as --load's checkpoint saved it (its model and Adam's state too),
+        # unless a flag says otherwise. Every input is checked before any work.
+        sizes = {name: vars(args)[name] for name in vars(Config()) if vars(args)[name] is not None}
+        if args.load is not None and sizes:  # size flags given
+            fail('--load and the size flags: a checkpoint has its own size')
+        run = RUN_DEFAULTS
+        if args.load is not None:
+            config, tokenizer, params, adam, run, trained_on = load_checkpoint(args.load)
+        for name, value in run.items():
+            if vars(args)[name] is None:
+                vars(args)[name] = value
+
+        # the documents (names.txt here, else the one beside this file), then the split
         here = os.path.dirname(os.path.abspath(globals().get('__file__', 'names.txt')))
         input_path = args.input or ('names.txt' if os.path.isfile('names.txt')
                                     else os.path.join(here, 'names.txt'))
@@ -798,23 +811,13 @@ if __name__ == '__main__':
             fail(f'--input {input_path}: cannot read it as UTF-8 text ({type(e).__name__})')
         if not docs:
             fail(f'--input {input_path}: no documents in it')
+        train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
 
-        # the tokenizer and the parameters: from --load, with Adam's state and the run's settings,
-        # or new
-        sizes = {name: vars(args)[name] for name in vars(Config()) if vars(args)[name] is not None}
-        if args.load is not None and sizes:  # size flags given
-            fail('--load and the size flags: a checkpoint has its own size')
-        if args.load is not None:
-            config, tokenizer, params, adam, run, trained_on = load_checkpoint(args.load)
-        else:
+        # the tokenizer and the parameters: new, unless loaded
+        if args.load is None:
             config = Config(**sizes)
             tokenizer = Tokenizer.from_docs(docs)
             check_size(config, tokenizer.vocab_size)
-            run = RUN_DEFAULTS
-        for name, value in run.items():  # a flag given, else as the saved run went
-            if vars(args)[name] is None:
-                vars(args)[name] = value
-        train_docs, val_docs = split_docs(docs, args.seed, args.val_fraction)
         try:
             tokenizer.encode(''.join(docs) + args.prompt + ''.join(args.explain))
         except ValueError as e:

@@ -459,8 +459,9 @@ class efficiency:
         needs = {name: set(f'{pieces} {GRAPH_PIECES}'.split())
                  for name, (_, pieces) in STAND_INS.items()}
         in_place = [name for name in STAND_INS if not needs[name] & set(edited)]
-        notes = [f"Part 2 stands in for {', '.join(in_place) or 'nothing'} (each proven equal to "
-                 'Part 1 as written; --reference: Part 1 alone)']
+        running = [STAND_INS[name][0].__name__ for name in in_place]
+        notes = [f"Part 2's stand-ins in place: {', '.join(running) or 'none'} (each proven equal "
+                 'to Part 1 as written; --reference: Part 1 alone)']
         for i, piece in enumerate(edited):  # what runs as written because of it (not its callers)
             if AS_WRITTEN[piece] in [AS_WRITTEN[other] for other in edited[:i]]:
                 continue  # Value.__radd__ is Value.__add__: named once
@@ -521,9 +522,10 @@ def parse_args(argv):
     flag('--prompt', default='', metavar='TEXT', help='text that every sample starts with')
     flag('--explain', nargs='+', default=[], metavar='WORD', help='what it expects along WORD')
     args = parser.parse_args(argv)
-    counts = min(args.steps or 0, args.eval_docs, args.samples)
-    rules = {'--steps, --eval-docs and --samples cannot be below 0': counts >= 0,
-             '--lr must be a positive number': 0 < (args.lr or 1) < math.inf,  # nan fails too
+    rules = {'--steps cannot be below 0': args.steps is None or args.steps >= 0,
+             '--eval-docs cannot be below 0': args.eval_docs >= 0,
+             '--samples cannot be below 0': args.samples >= 0,
+             '--lr must be a positive number': args.lr is None or 0 < args.lr < math.inf,  # not nan
              '--temperature must be from 1e-6 to 1e6': 1e-6 <= args.temperature <= 1e6,
              '--val-fraction must be at least 0 and below 1': 0 <= (args.val_fraction or 0) < 1,
              'a path cannot be empty': '' not in (args.input, args.save, args.load, args.html),
@@ -644,15 +646,14 @@ def mean_surprise(docs, tokenizer, params, config):  # mean_loss, or inf where a
     except ValueError:  # Part 1's log of a probability of 0
         return math.inf
 
-def mirror(samples, real):  # its own inventions against real names it never saw (real: their loss)
+def mirror(samples, real_loss, temperature):  # its inventions against real names it never saw
     new = fmean([surprise for _, status, surprise in samples if status == 'new'])
     unseen = [status for _, status, _ in samples].count('real, unseen')
-    gap = new - real
+    gap = new - real_loss
     than = 'as likely as' if abs(gap) <= 0.1 else 'likelier than' if gap < 0 else 'less likely than'
-    return (f'mirror: its new names (mean surprise {new:.2f}) are {than} real names it never saw '
-            f'({real:.2f}); a temperature below 1 makes them likelier, 1 as likely, above 1 less. '
-            f'It knows what is plausible, not what is true: real but unseen, {unseen} of '
-            f'{len(samples)} samples.')
+    return (f'mirror: at temperature {temperature:g}, its new names (mean surprise {new:.2f}) are '
+            f'{than} real names it never saw ({real_loss:.2f}). It knows what is plausible, not what is '
+            f'true: real but unseen, {unseen} of {len(samples)} samples.')
 
 def read_along(word, tokenizer, params, config):  # Part 1 as written, keeping attention's weights
     part_1_softmax = softmax
@@ -833,9 +834,10 @@ if __name__ == '__main__':
             adam = adam_state(len(flatten(params)))
             trained_on = []
         steps = args.steps  # the learning rate falls over them
+        loaded = '' if args.load is None else f", from {args.load} at step {adam['step']}"
         facts = (f'dataset: {len(docs):,} documents in {input_path}, {len(train_docs):,} + '
                  f'{len(val_docs):,} distinct (train + held out), {len(tokenizer.chars)} '
-                 f'characters + BOS\nmodel: {len(flatten(params)):,} parameters, {config}')
+                 f'characters + BOS\nmodel: {len(flatten(params)):,} parameters, {config}{loaded}')
         print(facts)
         this_input = {'input': os.path.basename(input_path), 'documents': len(docs)}
         elsewhere = [f"{run['steps']} steps on {run['input']} ({run['documents']:,} documents)"
@@ -917,7 +919,7 @@ if __name__ == '__main__':
                               f'{text}')
                 print(report[-1])
             if held_out and 'new' in [status for _, status, _ in samples]:
-                report.append(mirror(samples, lines['held out']))
+                report.append(mirror(samples, lines['held out'], args.temperature))
                 print(report[-1])
 
         # look inside, with Part 1 as written so that attention's weights can be kept

@@ -53,6 +53,7 @@ class TestSaveThenLoad(CheckpointTest):
         self.assertEqual(EVALUATION.findall(trained), EVALUATION.findall(loaded))
         self.assertEqual(samples_of(trained), samples_of(loaded))
         self.assertNotIn('was trained on', loaded)  # trained on this very input
+        self.assertIn(f'block_size=8), from {path} at step 30\n', loaded)
         with open(path) as f:
             text = f.read()
         self.assertTrue(text.startswith(microgpt.CHECKPOINT_START))

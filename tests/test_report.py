@@ -80,7 +80,8 @@ class TestTheMirror(CliTest):
         for temperature in ('0.3', '1.5'):
             out = self.ok('--input', NAMES, *SMALL, '--steps', '200', '--eval-docs', '100',
                           '--samples', '12', '--temperature', temperature)
-            mirror = re.search(r'^mirror: its new names \(mean surprise (\d\.\d\d)\) are '
+            mirror = re.search(rf'^mirror: at temperature {temperature}, its new names \(mean '
+                               r'surprise (\d\.\d\d)\) are '
                                r'(as likely as|likelier than|less likely than) real names it '
                                r'never saw \((\d\.\d\d)\)', out, re.M)
             self.assertTrue(mirror, out)

@@ -652,8 +652,8 @@ def mirror(samples, real_loss, temperature):  # its inventions against real name
     gap = new - real_loss
     than = 'as likely as' if abs(gap) <= 0.1 else 'likelier than' if gap < 0 else 'less likely than'
     return (f'mirror: at temperature {temperature:g}, its new names (mean surprise {new:.2f}) are '
-            f'{than} real names it never saw ({real_loss:.2f}). It knows what is plausible, not what is '
-            f'true: real but unseen, {unseen} of {len(samples)} samples.')
+            f'{than} real names it never saw ({real_loss:.2f}). It knows what is plausible, not '
+            f'what is true: real but unseen, {unseen} of {len(samples)} samples.')
 
 def read_along(word, tokenizer, params, config):  # Part 1 as written, keeping attention's weights
     part_1_softmax = softmax

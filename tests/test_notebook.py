@@ -45,8 +45,9 @@ class TestNotebook(unittest.TestCase):
                  if o.output_type == 'display_data' and 'text/html' in o.get('data', {})]
         self.assertEqual(len(pages), 1)  # the page of the run, under the cell, with no --html
         self.assertEqual(pages[0].count('<svg'), 7)  # the loss, 4 heads, what it expects, wte
+        # the cell's source was read, and is as proven
         self.assertIn("Part 2's stand-ins in place: linear_fused, rmsnorm_fused, attention_fused,"
-                      ' mlp_relu_skip, cross_entropy_fused, train_on_tape (', texts[0])  # the cell's source was read, and is as proven
+                      ' mlp_relu_skip, cross_entropy_fused, train_on_tape (', texts[0])
         self.assertRegex(texts[1], r"^\[('[a-z]*', ){4}'[a-z]*'\]\n")  # five more names
         self.assertRegex(texts[1], r'100 more steps: held-out loss \d\.\d{4}\n')
         self.assertEqual(texts[2], '100 9\n')  # 100 more losses; the 9 weight matrices

@@ -357,8 +357,8 @@ def cross_entropy_fused(logits, target):
 
 # The tape: while train() runs as written, each new Value also goes onto a list, made after those
 # it is made from, so the list read backwards orders the chain rule with no graph search: 1.90x.
-# That is Part 1's order when a loss is the newest Value and made of Values made since the last
-# backward(), as train() makes them; backward() from any other Value searches as written.
+# That is Part 1's order for a loss that is the newest Value, made of init_params's leaves and of
+# Values made since the last backward(), as train() makes it; backward() from others searches.
 tape = []
 
 def value_init_on_tape(self, data, children=(), local_grads=()):  # Value.__init__, onto the tape
@@ -403,7 +403,7 @@ STAND_INS = {  # Part 1's name: (its stand-in, the Part 1 pieces whose work the 
     'cross_entropy': (cross_entropy_fused, 'cross_entropy softmax Value.__add__ Value.__radd__ '
                                            'Value.__sub__ Value.__truediv__ Value.__neg__ '
                                            'Value.exp Value.log'),
-    'train': (train_on_tape, ''),
+    'train': (train_on_tape, 'init_params'),  # its parameters made as leaves, no graph behind
 }
 GRAPH_PIECES = 'Value.__init__ Value.backward'  # each stand-in makes or walks a graph its own way
 PROVEN = {  # each Part 1 piece's source_hash(), as tests/test_efficiency.py last proved Part 2

@@ -227,6 +227,8 @@ EDITS = [
     ('mlp', '    hidden = [h.relu() for h in hidden]\n',
      '    hidden = [h * (1 / (1 + (-h).exp())) for h in hidden]  # SiLU: h sigmoid(h)\n'),
     ('attention', '/ math.sqrt(head_dim) for k in keys]', '/ head_dim for k in keys]'),
+    ('init_params', '    return params\n',  # lm_head tied to wte: not leaves, a graph behind
+     "    params['lm_head'] = [[w * 1.0 for w in row] for row in params['wte']]\n    return params\n"),
     ('mlp', '    hidden = [h.relu() for h in hidden]\n',
      '    hidden = [h.relu() for h in hidden]\n'
      '    ACTIVE.append(sum(h.data > 0 for h in hidden))\n'),

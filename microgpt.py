@@ -93,7 +93,8 @@ class Value:
         return Value(other) / self
 
     def backward(self):  # adds d(self)/d(v) to v.grad for every Value v that self was made from
-        # (from grads of 0: a second call, as in micrograd, also passes on what the first left)
+        # Every grad starts at 0. A second call adds again, as micrograd's does, and passes on
+        # the grads that the first call left on the Values in between.
         # An order in which each Value comes after all it was made from. Our own stack, not
         # recursion: the graph is 277 deep at the default size but 2,758 at n_embd 64 with 4
         # layers, past Python's recursion limit of 1,000.
@@ -601,9 +602,9 @@ def load_checkpoint(path):  # all of it checked, its size before anything is bui
     check_size(config, tokenizer.vocab_size)
     shapes = param_shapes(config, tokenizer.vocab_size)
     zeros = {name: [[Value(0.0)] * cols] * rows for name, (rows, cols) in shapes.items()}
-    run = {'input': '', 'documents': 0, 'steps': 0}
-    adam = adam_state(sum(rows * cols for rows, cols in shapes.values()))
-    expected = checkpoint_of(config, '', zeros, adam, RUN_DEFAULTS, [run] * len(runs))
+    past = {'input': '', 'documents': 0, 'steps': 0}  # each run in trained_on
+    adam = adam_state(len(flatten(zeros)))
+    expected = checkpoint_of(config, '', zeros, adam, RUN_DEFAULTS, [past] * len(runs))
     if form(checkpoint) != form(expected):
         fail(f'--load {path}: not in full what --save writes for a model of {config}')
     adam = checkpoint['adam']
@@ -647,8 +648,8 @@ def mean_surprise(docs, tokenizer, params, config):  # mean_loss, or inf where a
         return math.inf
 
 def mirror(samples, real_loss, temperature):  # its inventions against real names it never saw
-    new = fmean([surprise for _, status, surprise in samples if status == 'new'])
-    unseen = [status for _, status, _ in samples].count('real, unseen')
+    new = fmean([surprise for status, surprise in samples if status == 'new'])
+    unseen = [status for status, _ in samples].count('real, unseen')
     gap = new - real_loss
     than = 'as likely as' if abs(gap) <= 0.1 else 'likelier than' if gap < 0 else 'less likely than'
     return (f'mirror: at temperature {temperature:g}, its new names (mean surprise {new:.2f}) are '
@@ -659,8 +660,9 @@ def read_along(word, tokenizer, params, config):  # Part 1 as written, keeping a
     part_1_softmax = softmax
     kept = []  # what softmax returns inside gpt(), where attention calls it for each head in turn
     def softmax_kept(logits):
-        kept.append([p.data for p in part_1_softmax(logits)])
-        return part_1_softmax(logits)
+        probs = part_1_softmax(logits)
+        kept.append([p.data for p in probs])
+        return probs
     keys = [[] for _ in range(config.n_layer)]
     values = [[] for _ in range(config.n_layer)]
     rows = []  # at each position: token, next token, probabilities, each head's attention
@@ -796,9 +798,7 @@ if __name__ == '__main__':
         run = RUN_DEFAULTS
         if args.load is not None:
             config, tokenizer, params, adam, run, trained_on = load_checkpoint(args.load)
-        for name, value in run.items():
-            if vars(args)[name] is None:
-                vars(args)[name] = value
+        vars(args).update({name: value for name, value in run.items() if vars(args)[name] is None})
 
         # the documents (names.txt here, else the one beside this file), then the split
         here = os.path.dirname(os.path.abspath(globals().get('__file__', 'names.txt')))
@@ -840,8 +840,8 @@ if __name__ == '__main__':
                  f'characters + BOS\nmodel: {len(flatten(params)):,} parameters, {config}{loaded}')
         print(facts)
         this_input = {'input': os.path.basename(input_path), 'documents': len(docs)}
-        elsewhere = [f"{run['steps']} steps on {run['input']} ({run['documents']:,} documents)"
-                     for run in trained_on if dict(run, steps=0) != dict(this_input, steps=0)]
+        elsewhere = [f"{past['steps']} steps on {past['input']} ({past['documents']:,} documents)"
+                     for past in trained_on if dict(past, steps=0) != dict(this_input, steps=0)]
         if elsewhere:
             print(f"note: {args.load} was trained for {', '.join(elsewhere)} too")
         if adam['step'] >= steps > 0:
@@ -897,29 +897,29 @@ if __name__ == '__main__':
 
             # evaluate on documents it never trained on, beside models that only count
             held_out = val_docs[:args.eval_docs]
-            lines = {}  # the held-out loss, and what counting and guessing score there
+            scores = {}  # the held-out loss, and what counting and guessing score there
             if held_out:
-                lines['held out'] = mean_surprise(held_out, tokenizer, params, config)
-                lines |= baseline_losses(train_docs, held_out, tokenizer, config.block_size)
-                print(f"loss on {len(held_out)} held-out docs {lines['held out']:.4f}; counting "
-                      f"in training docs: pairs {lines['pairs']:.4f}, letters "
-                      f"{lines['letters']:.4f}; uniform {lines['uniform']:.4f}")
+                scores['held out'] = mean_surprise(held_out, tokenizer, params, config)
+                scores |= baseline_losses(train_docs, held_out, tokenizer, config.block_size)
+                print(f"loss on {len(held_out)} held-out docs {scores['held out']:.4f}; counting "
+                      f"in training docs: pairs {scores['pairs']:.4f}, letters "
+                      f"{scores['letters']:.4f}; uniform {scores['uniform']:.4f}")
 
             # sample: a name it trained on, a real one it never saw, or its own? How surprising?
             rng = random.Random(args.seed)
             origin = dict.fromkeys(train_docs + val_docs, 'real, unseen')  # held out, unreached
             origin |= dict.fromkeys(train_docs[:adam['step']], 'trained on')  # a step reached it
-            samples = []  # (text, label, surprise)
+            samples = []  # (label, surprise)
             report = []  # the lines printed for them, for the page
             for number in range(1, args.samples + 1):
                 text = sample(params, config, tokenizer, rng, args.temperature, args.prompt)
                 status = origin.get(text, 'cut' if len(text) == config.block_size else 'new')
-                samples.append((text, status, mean_surprise([text], tokenizer, params, config)))
-                report.append(f'sample {number:2d}  {status:12s}  surprise {samples[-1][2]:.2f}  '
-                              f'{text}')
+                surprise = mean_surprise([text], tokenizer, params, config)
+                samples.append((status, surprise))
+                report.append(f'sample {number:2d}  {status:12s}  surprise {surprise:.2f}  {text}')
                 print(report[-1])
-            if held_out and 'new' in [status for _, status, _ in samples]:
-                report.append(mirror(samples, lines['held out'], args.temperature))
+            if held_out and 'new' in [status for status, _ in samples]:
+                report.append(mirror(samples, scores['held out'], args.temperature))
                 print(report[-1])
 
         # look inside, with Part 1 as written so that attention's weights can be kept
@@ -932,7 +932,7 @@ if __name__ == '__main__':
             print(f'\n{word!r} as the model reads it (. is BOS, the start and the end):')
             explain(rows, shown)
         if page_wanted:
-            chart = loss_chart(adam['step'], losses, lines, along_the_way) if losses else ''
+            chart = loss_chart(adam['step'], losses, scores, along_the_way) if losses else ''
             run_page = page(f"{facts}\nflags: {' '.join(sys.argv[1:] if script else [])}", chart,
                             readings, shown, params['wte'], '\n'.join(report))
             if args.html is not None:
